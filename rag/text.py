@@ -1,0 +1,198 @@
+"""Script normalisation, language detection, sentence splitting and BM25 tokens.
+
+Pure functions over strings. jieba, opencc and pypinyin load their dictionaries on first
+use (jieba's takes ~0.5 s), so nothing heavy happens at import time.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_RE = re.compile(f"[{CJK}]")
+_LATIN_RE = re.compile(r"[A-Za-z]")
+_CJK_RUN_RE = re.compile(f"[{CJK}]+")
+_WORD_RE = re.compile(r"[a-z0-9]+(?:[.'’-][a-z0-9]+)*")
+
+# Names jieba does not know. Without them 山河湾谷 splits into 山河/湾谷 and a
+# BM25 match on the whole name is lost.
+CUSTOM_WORDS = ("山河湾谷", "北工大", "北控集团", "焦奥中心", "平乐园", "酒仙桥", "朝阳园", "先导区", "创新区")
+
+EN_STOPWORDS = frozenset(
+    """a an the of to in on at by for from with and or but is are was were be been being
+    will would shall should can could may might do does did has have had this that these
+    those it its as into about which what who whom whose when where why how than then
+    there their they them he she his her we our you your i me my not no yes so if also
+    any all some such other more most much many very just only own same s t""".split()
+)
+ZH_STOPWORDS = frozenset(
+    """的 了 是 在 和 与 及 将 把 被 对 为 以 于 等 也 都 而 并 或 之 其 这 那 有 中 上 下
+    个 们 着 就 要 会 从 向 到 让 由 各 该 此 吗 呢 吧 啊 哪些 哪个 哪 什么 怎么 如何 多少
+    谁 何 几 是否 请问 一下 一个 这个 那个 以及 还 又 但 所 可以 可 能 已 已经 进行 通过""".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    for word in CUSTOM_WORDS:
+        jieba.add_word(word)
+    jieba.initialize()
+    return jieba
+
+
+def to_simplified(text: str) -> str:
+    """Traditional -> simplified Chinese (opencc t2s); other scripts pass through."""
+    if not _CJK_RE.search(text):
+        return text
+    return _t2s().convert(text)
+
+
+def fold_width(text: str) -> str:
+    """Full-width ASCII and ideographic space -> half-width."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xFF01 <= code <= 0xFF5E:
+            out.append(chr(code - 0xFEE0))
+        elif code == 0x3000:
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def normalize(text: str) -> str:
+    """The indexed form: simplified script, half-width, lower case, folded whitespace."""
+    text = unicodedata.normalize("NFC", text)
+    text = fold_width(to_simplified(text)).lower()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def detect_language(text: str) -> str:
+    """'zh' when CJK characters outnumber a fifth of the Latin letters, else 'en'."""
+    cjk = len(_CJK_RE.findall(text))
+    latin = len(_LATIN_RE.findall(text))
+    if cjk == 0 and latin == 0:
+        return "en"
+    # A CJK character carries about as much as a 4-5 letter word.
+    return "zh" if cjk * 5 >= latin else "en"
+
+
+# A sentence ends at CJK terminal punctuation (closing quotes stay with it), at .!?;
+# followed by whitespace, or at a line break. "3.5" and "U.S." do not end sentences.
+_SENTENCE_END_RE = re.compile(
+    r"[。！？；!?;]+[”」』\"'）)]*"
+    r"|(?<![A-Z])(?<!\b[A-Z][a-z])\.(?=\s)[”\"')]*"
+    r"|\n+"
+)
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans (start, end) over `text`, trimmed of surrounding whitespace."""
+    spans = []
+    start = 0
+    for match in _SENTENCE_END_RE.finditer(text):
+        end = match.end() if match.group(0)[0] != "\n" else match.start()
+        spans.append((start, end))
+        start = match.end()
+    spans.append((start, len(text)))
+    return [trimmed for span in spans if (trimmed := _trim(text, *span))]
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end - start == 0 or not re.search(rf"[\w{CJK}]", text[start:end]):
+        return None
+    return start, end
+
+
+def words(normalized: str) -> list[str]:
+    """jieba words over CJK runs, lower-case word tokens elsewhere; no stopwords or punctuation."""
+    tokens = []
+    for piece in re.split(f"([{CJK}]+)", normalized):
+        if not piece:
+            continue
+        if _CJK_RE.match(piece):
+            tokens.extend(w for w in _jieba().cut_for_search(piece) if w not in ZH_STOPWORDS)
+        else:
+            tokens.extend(w for w in _WORD_RE.findall(piece) if w not in EN_STOPWORDS)
+    return tokens
+
+
+def document_tokens(normalized: str) -> list[str]:
+    """BM25 tokens of a passage: its words plus pinyin of adjacent CJK character pairs.
+
+    The pinyin tokens ("py:shanhe", "py:hewan", ...) let a question that spells a name in
+    pinyin ("Shanhewangu", or the garbled "Hewangu") match the characters 山河湾谷.
+    """
+    tokens = words(normalized)
+    for run in _CJK_RUN_RE.findall(normalized):
+        syllables = _pinyin(run)
+        tokens.extend("py:" + a + b for a, b in zip(syllables, syllables[1:]))
+    return tokens
+
+
+def query_tokens(normalized: str) -> list[str]:
+    """BM25 tokens of a question: its words, and pinyin pairs for Latin words that are pinyin."""
+    tokens = words(normalized)
+    for word in _WORD_RE.findall(normalized):
+        syllables = split_pinyin(word)
+        if syllables and len(syllables) >= 2:
+            tokens.extend("py:" + a + b for a, b in zip(syllables, syllables[1:]))
+    return tokens
+
+
+def _pinyin(run: str) -> list[str]:
+    from pypinyin import Style, lazy_pinyin
+
+    return lazy_pinyin(run, style=Style.NORMAL, errors="ignore", v_to_u=False)
+
+
+@lru_cache(maxsize=1)
+def _pinyin_syllables() -> frozenset[str]:
+    from pypinyin.constants import PINYIN_DICT
+    from pypinyin.style import convert
+
+    syllables = set()
+    for readings in PINYIN_DICT.values():
+        for reading in readings.split(","):
+            plain = convert(reading, style=0, strict=False)  # Style.NORMAL
+            if plain.isascii() and plain.isalpha():
+                syllables.add(plain)
+    return frozenset(syllables)
+
+
+@lru_cache(maxsize=4096)
+def split_pinyin(word: str) -> tuple[str, ...] | None:
+    """Split a Latin word into pinyin syllables ('shanhewangu' -> shan he wan gu), else None.
+
+    Prefers the split with the fewest syllables, so 'xian' stays one syllable.
+    """
+    syllables = _pinyin_syllables()
+    n = len(word)
+    best: list[tuple[str, ...] | None] = [None] * (n + 1)
+    best[0] = ()
+    for end in range(1, n + 1):
+        for start in range(max(0, end - 6), end):
+            head = best[start]
+            if head is not None and word[start:end] in syllables:
+                candidate = head + (word[start:end],)
+                if best[end] is None or len(candidate) < len(best[end]):
+                    best[end] = candidate
+    return best[n]

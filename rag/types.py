@@ -1,0 +1,69 @@
+"""The records that flow through the pipeline: files -> Document -> Chunk -> Candidate -> Answer."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """One cleaned source file. `text` is what quotes and offsets refer to."""
+
+    source: str  # path relative to the corpus dir, with forward slashes
+    text: str
+    title: str = ""
+    date: str = ""
+    url: str = ""
+    lang: str = ""  # "zh" or "en"
+    sha256: str = ""  # hash of the raw file bytes
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of a Document's cleaned text: `text == document.text[start:end]`."""
+
+    id: str
+    source: str
+    text: str
+    start: int
+    end: int
+    ordinal: int
+    title: str = ""
+    date: str = ""
+
+
+@dataclass
+class Candidate:
+    """A retrieved chunk with its fused score and the ranks each retriever gave it."""
+
+    chunk: Chunk
+    score: float
+    dense_rank: int | None = None
+    sparse_rank: int | None = None
+    dense_similarity: float | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """The passage behind one [n] in an answer; `quote == cleaned source text[start:end]`."""
+
+    n: int
+    source: str
+    title: str
+    quote: str
+    start: int
+    end: int
+    score: float
+    date: str = ""
+
+
+@dataclass
+class Answer:
+    """What `ask` returns."""
+
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    abstained: bool = False
+    grounded: float = 1.0  # share of answer sentences supported by their cited passage
+    backend: str = "extractive"
+    notice: str = ""  # e.g. why an LLM backend fell back to extractive
