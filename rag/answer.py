@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .text import detect_language, document_tokens, normalize, query_tokens
-from .types import Answer, Candidate, Citation
+from .types import Answer, Candidate, Chunk, Citation
 
+CROSS_LINGUAL_OFFSET = 0.07
 ABSTAIN_MESSAGE = "文档中没有找到答案。The documents do not say."
 
 _LIST_RE = re.compile(
@@ -37,8 +38,8 @@ class AbstainRule:
 
 @dataclass
 class ScoredSentence:
-    candidate_rank: int
-    candidate: Candidate
+    doc_rank: int  # rank of the sentence's file among the retrieved files
+    chunk: Chunk  # the file's best retrieved chunk: title, date, source
     start: int  # offsets in the cleaned source text
     end: int
     text: str
@@ -48,8 +49,47 @@ class ScoredSentence:
     vector: np.ndarray
 
 
+# Answer types: what kind of phrase the question asks for, and how a sentence that
+# holds one looks. Bilingual on both sides, so an English question about a Chinese
+# sentence still recognises its answer. The boost decides between sentences that are
+# equally on topic; it never makes an off-topic sentence an answer.
+ANSWER_TYPES = {
+    "organization": (
+        r"哪些?(家)?(企业|企業|公司|单位|單位|机构|機構|高校|大学|大學)|which (companies|enterprises|firms|organi[sz]ations|universities)",
+        r"企业|企業|公司|集团|集團|Group|Compan|Enterprise|Corporation|Inc\b|Ltd\b",
+    ),
+    "number": (
+        r"多少|几[个家项位人]|幾[個家項位人]|how many|how much|what (percentage|share|number)",
+        r"\d",
+    ),
+    "date": (
+        r"何时|何時|什么时候|什麼時候|哪一?天|哪一?年|几月|幾月|\bwhen\b|what date|which (day|year|month)",
+        r"\d{4}\s*年|\d{1,2}\s*月\s*\d{1,2}\s*日|\d{4}-\d{2}|\b(19|20)\d{2}\b|January|February|March|April|May|June|July|August|September|October|November|December",
+    ),
+    "person": (
+        r"谁|誰|\bwho\b|\bwhom\b|哪位|什么人|什麼人",
+        r"书记|書記|校长|校長|主任|院士|主席|区长|區長|总经理|總經理|教授|秘书长|秘書長|理事长|理事長|记者|記者|President|Secretary|Mayor|[Dd]irector|Professor|[Rr]eporter|[Cc]hairman",
+    ),
+}
+_ANSWER_TYPES = {name: (re.compile(q, re.I), re.compile(s)) for name, (q, s) in ANSWER_TYPES.items()}
+_LIST_ITEM_RE = re.compile(r"、|,\s*(and\s+)?[A-Z]|，")
+
+
 def is_list_question(question: str) -> bool:
     return bool(_LIST_RE.search(question))
+
+
+def answer_types(question: str) -> list[re.Pattern]:
+    """Sentence patterns for the answer types the question asks for."""
+    return [sentence for q, sentence in _ANSWER_TYPES.values() if q.search(question)]
+
+
+def answer_type_bonus(text: str, types: list[re.Pattern], list_question: bool) -> float:
+    """Reward a sentence that holds the kind of phrase asked for (and, for lists, several)."""
+    bonus = 0.3 if types and any(p.search(text) for p in types) else 0.0
+    if list_question:
+        bonus += min(0.3, 0.1 * len(_LIST_ITEM_RE.findall(text)))
+    return bonus
 
 
 def term_weights(tokens: list[str], idf: dict[str, float]) -> dict[str, float]:
@@ -74,48 +114,85 @@ def score_sentences(
     query_vector: np.ndarray,
     candidates: list[Candidate],
     sentences: list[tuple[str, int, int, np.ndarray]],
+    texts: dict[str, str],
     idf: dict[str, float],
 ) -> list[ScoredSentence]:
-    """Score every sentence that lies inside a candidate chunk."""
+    """Score every sentence of the retrieved files.
+
+    Whole files, not only the retrieved chunks: the chunk that holds the answer to a
+    list question is often outranked by chunks of the same file that repeat its topic.
+    """
     weights = term_weights(query_tokens(normalize(question)), idf)
     question_lang = detect_language(question)
-    scored: dict[tuple[str, int, int], ScoredSentence] = {}
-    for rank, cand in enumerate(candidates):
-        chunk = cand.chunk
-        for source, start, end, vector in sentences:
-            if source != chunk.source or start < chunk.start or end > chunk.end:
-                continue
-            if (source, start, end) in scored:
-                continue
-            text = chunk.text[start - chunk.start : end - chunk.start]
-            if len(normalize(text)) < 6:
+    types = answer_types(question)
+    list_question = is_list_question(question)
+    best_chunk: dict[str, Chunk] = {}
+    for cand in candidates:
+        best_chunk.setdefault(cand.chunk.source, cand.chunk)
+    doc_rank = {source: rank for rank, source in enumerate(best_chunk)}
+    by_source: dict[str, list[tuple[int, int, np.ndarray]]] = {}
+    for source, start, end, vector in sentences:
+        if source in best_chunk and source in texts:
+            by_source.setdefault(source, []).append((start, end, vector))
+    scored = []
+    for source, spans in by_source.items():
+        spans.sort(key=lambda span: span[0])
+        text = texts[source]
+        tokens = [set(document_tokens(normalize(text[a:b]))) for a, b, _ in spans]
+        title_tokens = set(document_tokens(normalize(best_chunk[source].title)))
+        for i, (start, end, vector) in enumerate(spans):
+            sentence = text[start:end]
+            if len(normalize(sentence)) < 6:
                 continue  # labels and crumbs, not answers
+            # A sentence often leaves its topic to its neighbours ("the industrial park
+            # will introduce Huawei..."), so the coverage of a window counts half.
+            window = title_tokens.union(*tokens[max(0, i - 2) : i + 3])
+            cover = 0.5 * coverage(weights, tokens[i]) + 0.5 * coverage(weights, window)
             similarity = float(np.dot(query_vector, vector))
-            cover = coverage(weights, set(document_tokens(normalize(text))))
-            # Similarity is rescaled from e5's 0.75-0.95 band to about 0-1 so the two
-            # signals weigh alike; a sentence in the question's language wins a tie.
-            score = (similarity - 0.75) * 5 + cover
-            score += 0.05 if detect_language(text) == question_lang else 0.0
-            score -= 0.02 * rank
-            scored[(source, start, end)] = ScoredSentence(
-                rank, cand, start, end, text, similarity, cover, score, vector
+            same_language = detect_language(sentence) == question_lang
+            # e5 scores a sentence ~0.07-0.1 lower against a question in the other
+            # language than its translation (measured on seeds 001/002).
+            adjusted = similarity if same_language else similarity + CROSS_LINGUAL_OFFSET
+            # Similarity is rescaled from e5's 0.75-0.95 band to about 0-1 so it weighs
+            # like coverage; a sentence in the question's language wins a tie.
+            score = (adjusted - 0.75) * 5 + cover + answer_type_bonus(sentence, types, list_question)
+            score += (0.05 if same_language else 0.0) - 0.02 * doc_rank[source]
+            scored.append(
+                ScoredSentence(doc_rank[source], best_chunk[source], start, end, sentence, similarity, cover, score, vector)
             )
-    return sorted(scored.values(), key=lambda s: -s.score)
+    return sorted(scored, key=lambda s: -s.score)
 
 
-def select_sentences(scored: list[ScoredSentence], list_question: bool) -> list[ScoredSentence]:
-    """The best sentence and those close to it, without repeats across languages."""
+def select_sentences(scored: list[ScoredSentence], list_question: bool, types: list[re.Pattern]) -> list[ScoredSentence]:
+    """The best sentence and those close to it, without repeats across languages.
+
+    A list question also takes each other file's best sentence that holds an item of the
+    kind asked for, so items named in different documents are gathered.
+    """
     if not scored:
         return []
-    limit, margin = (5, 0.45) if list_question else (3, 0.25)
+    limit, margin = (4, 0.3) if list_question else (2, 0.12)
     best = scored[0].score
     chosen: list[ScoredSentence] = []
-    for sent in scored:
-        if len(chosen) >= limit or sent.score < best - margin:
-            break
+
+    def take(sent: ScoredSentence) -> None:
+        if sent in chosen or len(chosen) >= limit:
+            return
         if any(float(np.dot(sent.vector, c.vector)) > 0.95 for c in chosen):
-            continue  # the same statement again (a translation, a repeated line)
+            return  # the same statement again (a translation, a repeated line)
         chosen.append(sent)
+
+    for sent in scored:
+        if sent.score < best - margin:
+            break
+        take(sent)
+    if list_question and types:
+        covered = {s.chunk.source for s in chosen}
+        for sent in scored:
+            source = sent.chunk.source
+            if source not in covered and sent.score >= best - 2.5 * margin and any(p.search(sent.text) for p in types):
+                covered.add(source)
+                take(sent)
     return chosen
 
 
@@ -131,26 +208,27 @@ def extractive_answer(
     query_vector: np.ndarray,
     candidates: list[Candidate],
     sentences: list[tuple[str, int, int, np.ndarray]],
+    texts: dict[str, str],
     idf: dict[str, float],
     rule: AbstainRule = AbstainRule(),
 ) -> Answer:
     """Answer by quoting the best source sentences, each cited as [n]."""
-    scored = score_sentences(question, query_vector, candidates, sentences, idf)
+    scored = score_sentences(question, query_vector, candidates, sentences, texts, idf)
     if should_abstain(scored, rule):
         return Answer(question=question, text=ABSTAIN_MESSAGE, abstained=True)
-    chosen = select_sentences(scored, is_list_question(question))
+    chosen = select_sentences(scored, is_list_question(question), answer_types(question))
     # Read in source order: documents by their best sentence, then by position.
     first_seen: dict[str, int] = {}
     for i, sent in enumerate(chosen):
-        first_seen.setdefault(sent.candidate.chunk.source, i)
-    chosen.sort(key=lambda s: (first_seen[s.candidate.chunk.source], s.start))
+        first_seen.setdefault(sent.chunk.source, i)
+    chosen.sort(key=lambda s: (first_seen[s.chunk.source], s.start))
     citations = [_citation(n, sent) for n, sent in enumerate(chosen, start=1)]
     text = _join(question, [(sent.text, n) for n, sent in enumerate(chosen, start=1)])
     return Answer(question=question, text=text, citations=citations)
 
 
 def _citation(n: int, sent: ScoredSentence) -> Citation:
-    chunk = sent.candidate.chunk
+    chunk = sent.chunk
     return Citation(
         n=n,
         source=chunk.source,

@@ -127,9 +127,11 @@ class Assistant:
             vector = self.embedder.embed_queries([question])[0]
             retriever = Retriever(self.index, self.embedder)
             candidates = retriever.retrieve(question, top_k or self.config.top_k, self.config.candidates, vector)
-            sentences = self.index.sentence_vectors([c.chunk.source for c in candidates])
+            sources = sorted({c.chunk.source for c in candidates})
+            sentences = self.index.sentence_vectors(sources)
+            texts = {s: t for s in sources if (t := self.index.document_text(s)) is not None}
             idf = self.index.bm25().idf
-        answer = extractive_answer(question, vector, candidates, sentences, idf, self.abstain_rule)
+        answer = extractive_answer(question, vector, candidates, sentences, texts, idf, self.abstain_rule)
         log.debug("answered in %.0f ms", (time.perf_counter() - began) * 1000)
         yield answer
         if self.generator is not None and not answer.abstained:

@@ -28,7 +28,7 @@ class Config:
     passage_prefix: str = "passage: "
     chunk_tokens: int = 200  # cl100k tokens; e5-small reads at most 512 of its own
     chunk_overlap: int = 40
-    top_k: int = 5
+    top_k: int = 6
     candidates: int = 20  # per retriever, before fusion
     llm: str = "extractive"
     chroma_url: str | None = None  # http://host:port selects chromadb.HttpClient

@@ -110,7 +110,7 @@ class ChunkIndex:
         """Write one file's chunks and sentences, then its document row (the completion mark)."""
         base = {"source": doc.source, "sha256": doc.sha256}
         chunk_metas = [
-            {**base, "start": c.start, "end": c.end, "ordinal": c.ordinal, "title": doc.title, "date": doc.date}
+            {**base, "start": c.start, "end": c.end, "ordinal": c.ordinal, "title": doc.title, "date": doc.date, "lang": doc.lang}
             for c in chunks
         ]
         _add(self.chunks, [c.id for c in chunks], chunk_vectors, [c.text for c in chunks], chunk_metas)
@@ -126,13 +126,16 @@ class ChunkIndex:
 
     # ---- reads -----------------------------------------------------------------------
 
-    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
-        """Top-k chunks by cosine similarity."""
+    def dense_search(self, vector: np.ndarray, k: int, lang: str | None = None) -> list[tuple[Chunk, float]]:
+        """Top-k chunks by cosine similarity, optionally only those in one language."""
         n = min(k, self.chunks.count())
         if n == 0:
             return []
         res = self.chunks.query(
-            query_embeddings=[vector.tolist()], n_results=n, include=["documents", "metadatas", "distances"]
+            query_embeddings=[vector.tolist()],
+            n_results=n,
+            where={"lang": lang} if lang else None,
+            include=["documents", "metadatas", "distances"],
         )
         return [
             (_chunk(cid, text, meta), 1.0 - dist)
@@ -300,4 +303,5 @@ def _chunk(cid: str, text: str, meta: dict) -> Chunk:
         ordinal=meta["ordinal"],
         title=meta.get("title", ""),
         date=meta.get("date", ""),
+        lang=meta.get("lang", ""),
     )

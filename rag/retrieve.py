@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .index import ChunkIndex
-from .text import normalize, query_tokens
+from .text import detect_language, normalize, query_tokens
 from .types import Candidate, Chunk
 
 # k=60 is the constant from Cormack et al. (2009): it damps the head of each list so a
@@ -25,20 +25,54 @@ def char_ngrams(text: str, n: int = 3) -> set[str]:
 
 
 def near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
-    """True when two texts share most of their character trigrams (after normalisation)."""
+    """True when two texts share most of their character trigrams (Jaccard, after normalisation)."""
     ga, gb = char_ngrams(a), char_ngrams(b)
     if not ga or not gb:
         return False
-    return len(ga & gb) / min(len(ga), len(gb)) >= threshold
+    return len(ga & gb) / len(ga | gb) >= threshold
 
 
 def collapse_duplicates(candidates: list[Candidate]) -> list[Candidate]:
-    """Keep the best of each group of near-identical chunks (same text under two names)."""
+    """Keep the best of each group of near-identical chunks (same text under two names).
+
+    Neighbouring chunks of one file share their overlap and are not duplicates.
+    """
     kept: list[Candidate] = []
     for cand in candidates:
-        if not any(near_duplicate(cand.chunk.text, other.chunk.text) for other in kept):
+        if not any(
+            other.chunk.source != cand.chunk.source and near_duplicate(cand.chunk.text, other.chunk.text)
+            for other in kept
+        ):
             kept.append(cand)
     return kept
+
+
+def diversify(candidates: list[Candidate], top_k: int) -> list[Candidate]:
+    """The top_k best, with at most top_k - 2 from one file, so a list can gather across sources."""
+    per_source = max(1, top_k - 2)
+    kept, spill, counts = [], [], {}
+    for cand in candidates:
+        source = cand.chunk.source
+        if counts.get(source, 0) < per_source:
+            kept.append(cand)
+            counts[source] = counts.get(source, 0) + 1
+        else:
+            spill.append(cand)
+    return (kept + spill)[:top_k]
+
+
+def with_other_language(top: list[Candidate], best_other: Candidate | None) -> list[Candidate]:
+    """Make room for the best chunk in the question's other language.
+
+    e5 scores a translation of a passage ~0.1 below the passage itself, so a Chinese
+    question's English evidence (seed 002 is the only one naming Huawei) never ranks
+    among the Chinese chunks; one reserved slot lets the answerer weigh it.
+    """
+    if best_other is None or not top or any(c.chunk.lang == best_other.chunk.lang for c in top):
+        return top
+    if any(c.chunk.id == best_other.chunk.id for c in top):
+        return top
+    return top[:-1] + [best_other] if len(top) > 1 else top + [best_other]
 
 
 class Retriever:
@@ -74,4 +108,14 @@ class Retriever:
             for cid in order
             if cid in chunks
         ]
-        return collapse_duplicates(ranked)[:top_k]
+        top = diversify(collapse_duplicates(ranked), top_k)
+        return with_other_language(top, self._other_language_best(query_vector, question))
+
+    def _other_language_best(self, query_vector, question: str) -> Candidate | None:
+        """The best chunk written in the other language than the question."""
+        other = "en" if detect_language(question) == "zh" else "zh"
+        hits = self.index.dense_search(query_vector, 1, lang=other)
+        if not hits:
+            return None
+        chunk, similarity = hits[0]
+        return Candidate(chunk=chunk, score=0.0, dense_similarity=similarity)

@@ -136,23 +136,26 @@ def words(normalized: str) -> list[str]:
 
 
 def document_tokens(normalized: str) -> list[str]:
-    """BM25 tokens of a passage: its words plus pinyin of adjacent CJK character pairs.
+    """BM25 tokens: words, plus pinyin of adjacent syllables ("py:shanhe", "py:hewan", ...).
 
-    The pinyin tokens ("py:shanhe", "py:hewan", ...) let a question that spells a name in
-    pinyin ("Shanhewangu", or the garbled "Hewangu") match the characters 山河湾谷.
+    Pinyin pairs come from CJK runs and from Latin words that are pinyin, on both the
+    passage and the question side, so "Shanhewangu", the garbled "Dashan Hewangu" of a
+    machine translation, and 山河湾谷 all meet on the same tokens.
     """
-    tokens = words(normalized)
-    for run in _CJK_RUN_RE.findall(normalized):
-        syllables = _pinyin(run)
-        tokens.extend("py:" + a + b for a, b in zip(syllables, syllables[1:]))
-    return tokens
+    return words(normalized) + pinyin_pairs(normalized)
 
 
 def query_tokens(normalized: str) -> list[str]:
-    """BM25 tokens of a question: its words, and pinyin pairs for Latin words that are pinyin."""
-    tokens = words(normalized)
-    for word in _WORD_RE.findall(normalized):
-        syllables = split_pinyin(word)
+    """BM25 tokens of a question; the same analysis as passages."""
+    return document_tokens(normalized)
+
+
+def pinyin_pairs(normalized: str) -> list[str]:
+    """'py:' tokens for each pair of adjacent syllables in CJK runs and pinyin words."""
+    tokens = []
+    for match in re.finditer(f"[{CJK}]+|[a-z]+", normalized):
+        piece = match.group(0)
+        syllables = _pinyin(piece) if _CJK_RE.match(piece) else split_pinyin(piece)
         if syllables and len(syllables) >= 2:
             tokens.extend("py:" + a + b for a, b in zip(syllables, syllables[1:]))
     return tokens

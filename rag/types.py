@@ -29,6 +29,7 @@ class Chunk:
     ordinal: int
     title: str = ""
     date: str = ""
+    lang: str = ""
 
 
 @dataclass
