@@ -34,7 +34,7 @@ index: setup
 
 # Debian's Chromium drives the browser tests (Playwright's own download fails offline).
 browser:
-	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
+	@dpkg -s chromium chromium-driver fonts-noto-cjk >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium chromium-driver fonts-noto-cjk; }
 
 bench: setup
 	$(BIN)/python -m eval bench

