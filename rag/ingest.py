@@ -87,7 +87,7 @@ def iter_documents(root: Path) -> Iterator[Document | tuple[Path, IngestError]]:
     """Yield a Document per corpus file, or (path, IngestError) for a file that was skipped."""
     root = Path(root)
     for entry in _walk_corpus(root):
-        source = _source_name(entry.path, root)
+        source = source_name(entry.path, root)
         if entry.skip_reason:
             yield entry.path, IngestError(f"{source}: {entry.skip_reason}")
             continue
@@ -107,7 +107,7 @@ def load_documents(root: Path) -> tuple[list[Document], list[tuple[str, str]]]:
             documents.append(item)
         else:
             path, error = item
-            skipped.append((_source_name(path, root), str(error)))
+            skipped.append((source_name(path, root), str(error)))
     return documents, skipped
 
 
@@ -130,7 +130,7 @@ def _walk_corpus(root: Path) -> list[_Entry]:
             if _is_hidden(name) or path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 continue
             entries.append(_Entry(path, _symlink_problem(path, real_root)))
-    entries.sort(key=lambda entry: _source_name(entry.path, root))
+    entries.sort(key=lambda entry: source_name(entry.path, root))
     return entries
 
 
@@ -151,7 +151,7 @@ def _symlink_problem(path: Path, real_root: Path) -> str:
     return ""
 
 
-def _source_name(path: Path, root: Path) -> str:
+def source_name(path: Path, root: Path) -> str:
     """Path relative to root with forward slashes, NFC-normalised so macOS names match."""
     try:
         relative = Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
@@ -168,7 +168,7 @@ def _source_name(path: Path, root: Path) -> str:
 def load_document(path: Path, root: Path) -> Document:
     """Read, decode, parse and clean one file; raise IngestError naming the file if it can't be."""
     path = Path(path)
-    source = _source_name(path, Path(root))
+    source = source_name(path, Path(root))
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         supported = ", ".join(SUPPORTED_SUFFIXES)

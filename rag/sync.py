@@ -12,7 +12,7 @@ from .chunking import chunk_document
 from .config import Config
 from .errors import IngestError, StoreError
 from .index import ChunkIndex
-from .ingest import file_sha256, list_corpus_files, load_document
+from .ingest import file_sha256, list_corpus_files, load_document, source_name
 from .text import split_sentences
 from .types import Document
 
@@ -93,7 +93,7 @@ def sync_corpus(config: Config, index: ChunkIndex, embedder, progress: bool = Fa
 def _hash_files(root: Path, report: IngestReport) -> dict[str, tuple[Path, str]]:
     files = {}
     for path in list_corpus_files(root):
-        source = path.relative_to(root).as_posix()
+        source = source_name(path, root)
         try:
             files[source] = (path, file_sha256(path))
         except OSError as exc:
@@ -101,7 +101,7 @@ def _hash_files(root: Path, report: IngestReport) -> dict[str, tuple[Path, str]]
     return files
 
 def _ingest_file(config, index, embedder, root, path, was_indexed, report) -> None:
-    source = path.relative_to(root).as_posix()
+    source = source_name(path, root)
     try:
         doc = load_document(path, root)
         chunks = chunk_document(doc, config.chunk_tokens, config.chunk_overlap)
