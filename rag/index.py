@@ -8,6 +8,7 @@ from Chroma's chunks and is rebuilt whenever its chunk ids differ from Chroma's.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -40,6 +41,23 @@ class IndexedFile:
     chunks: int
 
 
+def _store_errors(method):
+    """Turn Chroma and connection failures inside an index method into a StoreError that says what to do."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:
+            if not _is_store_failure(exc):
+                raise
+            raise StoreError(_failure_message(self.config, self.index_dir, exc)) from exc
+
+    return wrapper
+
+
 class ChunkIndex:
     """Chroma (dense) and BM25 (sparse) over the same chunks, kept in step."""
 
@@ -47,6 +65,11 @@ class ChunkIndex:
         self.config = config
         self.index_dir = Path(config.index_dir)
         self._client = _open_client(config, self.index_dir)
+        self._open_collections(model_key)
+        self._bm25: _Bm25 | None = None
+
+    @_store_errors
+    def _open_collections(self, model_key: str) -> None:
         suffix = hashlib.sha1(model_key.encode()).hexdigest()[:8]
         self.chunks = self._client.get_or_create_collection(
             f"chunks_{suffix}",
@@ -60,24 +83,27 @@ class ChunkIndex:
         self.documents = self._client.get_or_create_collection(
             f"documents_{suffix}", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
-        self._bm25: _Bm25 | None = None
 
     # ---- what is indexed -------------------------------------------------------------
 
+    @_store_errors
     def files(self) -> dict[str, IndexedFile]:
         """Complete files by source."""
         rows = self.documents.get(include=["metadatas"])
         return {meta["source"]: IndexedFile(**meta) for meta in rows["metadatas"]}
 
+    @_store_errors
     def chunk_count(self) -> int:
         return self.chunks.count()
 
+    @_store_errors
     def document_text(self, source: str) -> str | None:
         rows = self.documents.get(ids=[_doc_id(source)], include=["documents"])
         return rows["documents"][0] if rows["ids"] else None
 
     # ---- writes ----------------------------------------------------------------------
 
+    @_store_errors
     def remove_orphans(self) -> int:
         """Delete chunks and sentences of files that are not complete; return how many files."""
         complete = {(f.source, f.sha256, f.chunks) for f in self.files().values()}
@@ -88,10 +114,17 @@ class ChunkIndex:
         broken = {s for (s, h), n in counts.items() if (s, h, n) not in complete}
         # A document row whose chunks went missing is broken too.
         broken |= {s for s, h, n in complete if counts.get((s, h), 0) != n}
+        # Sentences outlive their chunks when a run dies inside delete_file; left behind,
+        # their offsets would point into a newer version of the text.
+        current = {(s, h) for s, h, _ in complete}
+        for meta in self.sentences.get(include=["metadatas"])["metadatas"]:
+            if (meta["source"], meta["sha256"]) not in current:
+                broken.add(meta["source"])
         for source in broken:
             self.delete_file(source)
         return len(broken)
 
+    @_store_errors
     def delete_file(self, source: str) -> None:
         """Remove a file's document row first, so a crash mid-way leaves an orphan, not a lie."""
         self.documents.delete(ids=[_doc_id(source)])
@@ -99,6 +132,7 @@ class ChunkIndex:
         self.sentences.delete(where={"source": source})
         self._bm25 = None
 
+    @_store_errors
     def add_file(
         self,
         doc: Document,
@@ -126,6 +160,7 @@ class ChunkIndex:
 
     # ---- reads -----------------------------------------------------------------------
 
+    @_store_errors
     def dense_search(self, vector: np.ndarray, k: int, lang: str | None = None) -> list[tuple[Chunk, float]]:
         """Top-k chunks by cosine similarity, optionally only those in one language."""
         n = min(k, self.chunks.count())
@@ -148,6 +183,7 @@ class ChunkIndex:
         """Top-k chunk ids by BM25 over the normalised text and its pinyin tokens."""
         return self.bm25().search(tokens, k)
 
+    @_store_errors
     def get_chunks(self, ids: list[str]) -> dict[str, Chunk]:
         """Chunks that exist now, by id; a stale id simply is not returned."""
         if not ids:
@@ -155,6 +191,7 @@ class ChunkIndex:
         res = self.chunks.get(ids=ids, include=["documents", "metadatas"])
         return {cid: _chunk(cid, text, meta) for cid, text, meta in zip(res["ids"], res["documents"], res["metadatas"])}
 
+    @_store_errors
     def sentence_vectors(self, sources: list[str]) -> list[tuple[str, int, int, np.ndarray]]:
         """(source, start, end, vector) for every sentence of the given files."""
         if not sources:
@@ -165,6 +202,12 @@ class ChunkIndex:
             for meta, vec in zip(res["metadatas"], res["embeddings"])
         ]
 
+    def refresh(self) -> None:
+        """Forget the in-memory BM25 so the next use checks it against Chroma again
+        (another process, or another machine sharing a Chroma server, may have written)."""
+        self._bm25 = None
+
+    @_store_errors
     def bm25(self) -> "_Bm25":
         """The BM25 index, loaded from its cache or rebuilt when it disagrees with Chroma."""
         if self._bm25 is None:
@@ -229,8 +272,12 @@ class _Bm25:
     def load(path: Path) -> "_Bm25 | None":
         try:
             with open(path, "rb") as fh:
-                return pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+                cached = pickle.load(fh)
+            return cached if isinstance(cached, _Bm25) else None
+        except OSError:
+            return None
+        except Exception:  # a damaged or foreign pickle raises almost anything; rebuild it
+            log.warning("BM25 cache %s is unreadable; rebuilding it", path)
             return None
 
 
@@ -261,7 +308,8 @@ def _open_client(config: Config, index_dir: Path):
                 settings=settings,
             )
         except Exception as exc:  # chromadb raises ValueError, ConnectionError, ...
-            raise StoreError(f"cannot reach Chroma at {config.chroma_url}: {exc}. Is `chroma run` up?") from None
+            detail = str(exc).rstrip(" .?!")
+            raise StoreError(f"cannot reach Chroma at {config.chroma_url}: {detail}; is `chroma run` up?") from None
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
         probe = index_dir / ".write-test"
@@ -269,7 +317,43 @@ def _open_client(config: Config, index_dir: Path):
         probe.unlink()
     except OSError as exc:
         raise StoreError(f"index dir {index_dir} is not writable ({exc.strerror}); set RAG_INDEX_DIR") from None
-    return chromadb.PersistentClient(path=str(index_dir / "chroma"), settings=settings)
+    path = str(index_dir / "chroma")
+    try:
+        return chromadb.PersistentClient(path=path, settings=settings)
+    except Exception as exc:  # e.g. "file is not a database" after a disk filled up
+        _forget_failed_client(path)
+        raise StoreError(_failure_message(config, index_dir, exc)) from exc
+
+
+def _forget_failed_client(path: str) -> None:
+    """chromadb caches a client's System per path before it has finished opening; after a
+    failed open every later client for that path in this process would get the broken one
+    (AttributeError: 'RustBindingsAPI' object has no attribute 'bindings'), even once the
+    folder is repaired. Drop it so that a retry opens the folder afresh."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(path, None)
+    except Exception:  # a chromadb without this cache has nothing to forget
+        pass
+
+
+def _is_store_failure(exc: Exception) -> bool:
+    """Errors raised by Chroma itself or by the connection to a Chroma server."""
+    module = type(exc).__module__ or ""
+    return module.split(".")[0] in ("chromadb", "httpx", "httpcore") or isinstance(
+        exc, (ConnectionError, TimeoutError)
+    )
+
+
+def _failure_message(config: Config, index_dir: Path, exc: Exception) -> str:
+    detail = f"{type(exc).__name__}: {str(exc).rstrip(' .')}"
+    if config.chroma_url:
+        return f"Chroma at {config.chroma_url} failed ({detail}); is `chroma run` up?"
+    return (
+        f"cannot use the index in {index_dir} ({detail}); if it is damaged, delete that folder "
+        "and run `rag ingest` to rebuild it"
+    )
 
 
 def _add(collection, ids, vectors, documents, metadatas) -> None:

@@ -41,6 +41,9 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".doc
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
 _HTML_SUFFIXES = (".html", ".htm")
 _MAX_TITLE_CHARS = 300
+# Larger files are skipped, not read: a 20 MB text file already takes hours to embed on a
+# laptop CPU. Callers pass `max_file_mb` (the Config field behind RAG_MAX_FILE_MB).
+MAX_FILE_MB = 20.0
 
 
 @dataclass(frozen=True)
@@ -78,31 +81,40 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def list_corpus_files(root: Path) -> list[Path]:
+def list_corpus_files(root: Path, *, max_file_mb: float = MAX_FILE_MB) -> list[Path]:
     """Readable corpus files under root, sorted by relative path (no parsing)."""
-    return [entry.path for entry in _walk_corpus(Path(root)) if not entry.skip_reason]
+    return [path for path, reason in list_corpus_entries(root, max_file_mb=max_file_mb) if not reason]
 
 
-def iter_documents(root: Path) -> Iterator[Document | tuple[Path, IngestError]]:
+def list_corpus_entries(root: Path, *, max_file_mb: float = MAX_FILE_MB) -> list[tuple[Path, str]]:
+    """(path, skip reason or "") for every supported file under root, sorted by relative path."""
+    return [(entry.path, entry.skip_reason) for entry in _walk_corpus(Path(root), max_file_mb)]
+
+
+def iter_documents(
+    root: Path, *, max_file_mb: float = MAX_FILE_MB
+) -> Iterator[Document | tuple[Path, IngestError]]:
     """Yield a Document per corpus file, or (path, IngestError) for a file that was skipped."""
     root = Path(root)
-    for entry in _walk_corpus(root):
+    for entry in _walk_corpus(root, max_file_mb):
         source = source_name(entry.path, root)
         if entry.skip_reason:
             yield entry.path, IngestError(f"{source}: {entry.skip_reason}")
             continue
         try:
-            yield load_document(entry.path, root)
+            yield load_document(entry.path, root, max_file_mb=max_file_mb)
         except IngestError as exc:
             yield entry.path, exc
 
 
-def load_documents(root: Path) -> tuple[list[Document], list[tuple[str, str]]]:
+def load_documents(
+    root: Path, *, max_file_mb: float = MAX_FILE_MB
+) -> tuple[list[Document], list[tuple[str, str]]]:
     """All readable documents under root, plus (source, reason) for every skipped file."""
     root = Path(root)
     documents: list[Document] = []
     skipped: list[tuple[str, str]] = []
-    for item in iter_documents(root):
+    for item in iter_documents(root, max_file_mb=max_file_mb):
         if isinstance(item, Document):
             documents.append(item)
         else:
@@ -111,8 +123,8 @@ def load_documents(root: Path) -> tuple[list[Document], list[tuple[str, str]]]:
     return documents, skipped
 
 
-def _walk_corpus(root: Path) -> list[_Entry]:
-    """Supported files under root, sorted by relative path; symlink problems carry a reason."""
+def _walk_corpus(root: Path, max_file_mb: float = MAX_FILE_MB) -> list[_Entry]:
+    """Supported files under root, sorted by relative path; symlink or size problems carry a reason."""
     if not root.is_dir():
         raise ConfigError(f"corpus directory {root} does not exist; create it or set RAG_DOCS_DIR")
     real_root = root.resolve()
@@ -129,7 +141,7 @@ def _walk_corpus(root: Path) -> list[_Entry]:
             path = Path(dirpath) / name
             if _is_hidden(name) or path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 continue
-            entries.append(_Entry(path, _symlink_problem(path, real_root)))
+            entries.append(_Entry(path, _symlink_problem(path, real_root) or _size_problem(path, max_file_mb)))
     entries.sort(key=lambda entry: source_name(entry.path, root))
     return entries
 
@@ -151,6 +163,20 @@ def _symlink_problem(path: Path, real_root: Path) -> str:
     return ""
 
 
+def _size_problem(path: Path, max_file_mb: float) -> str:
+    """Why a file is too big to read, or "" (also when it cannot be stat'ed: reading will say why)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return ""
+    if max_file_mb and size > max_file_mb * 1024 * 1024:
+        return (
+            f"file is {size / 1048576:.1f} MB, over the limit of {max_file_mb:g} MB; "
+            "raise RAG_MAX_FILE_MB to index it"
+        )
+    return ""
+
+
 def source_name(path: Path, root: Path) -> str:
     """Path relative to root with forward slashes, NFC-normalised so macOS names match."""
     try:
@@ -165,7 +191,7 @@ def source_name(path: Path, root: Path) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def load_document(path: Path, root: Path) -> Document:
+def load_document(path: Path, root: Path, *, max_file_mb: float = MAX_FILE_MB) -> Document:
     """Read, decode, parse and clean one file; raise IngestError naming the file if it can't be."""
     path = Path(path)
     source = source_name(path, Path(root))
@@ -173,6 +199,9 @@ def load_document(path: Path, root: Path) -> Document:
     if suffix not in SUPPORTED_SUFFIXES:
         supported = ", ".join(SUPPORTED_SUFFIXES)
         raise IngestError(f"{source}: unsupported file type '{suffix}' (supported: {supported})")
+    too_big = _size_problem(path, max_file_mb)
+    if too_big:
+        raise IngestError(f"{source}: {too_big}")
     raw = _read_bytes(path, source)
     if not raw.strip():
         raise IngestError(f"{source}: empty file")
@@ -768,7 +797,7 @@ def _strip_site_suffix(title: str) -> str:
 def _drop_furniture_elements(soup: BeautifulSoup) -> None:
     """Remove scripts, navigation, share/QR/related/comment blocks and the like, in place."""
     for tag in soup.find_all(list(_DROP_TAGS)):
-        if tag.decomposed:
+        if _decomposed(tag):
             continue
         # An <article>'s own <header> holds its headline and byline, not site navigation.
         if tag.name == "header" and tag.find_parent("article"):
@@ -776,13 +805,20 @@ def _drop_furniture_elements(soup: BeautifulSoup) -> None:
         tag.decompose()
     total = max(len(soup.get_text()), 1)
     for tag in soup.find_all(True):
-        if tag.decomposed or tag.name in _NEVER_DROP:
+        if _decomposed(tag) or tag.name in _NEVER_DROP:
             continue
         if not _FURNITURE_ATTR_RE.search(_class_and_id(tag)):
             continue
         if len(tag.get_text()) > _MAX_FURNITURE_SHARE * total:
             continue
         tag.decompose()
+
+
+def _decomposed(tag: Tag) -> bool:
+    """`tag.decomposed` without its cost: on a live tag, bs4 looks up the missing
+    `_decomposed` attribute through Tag.__getattr__, i.e. searches the whole subtree for a
+    tag of that name, which made deeply nested pages quadratic (5000 nested divs: 11 s)."""
+    return bool(vars(tag).get("_decomposed", False))
 
 
 def _class_and_id(tag: Tag) -> str:

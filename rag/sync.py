@@ -12,7 +12,7 @@ from .chunking import chunk_document
 from .config import Config
 from .errors import IngestError, StoreError
 from .index import ChunkIndex
-from .ingest import file_sha256, list_corpus_files, load_document, source_name
+from .ingest import MAX_FILE_MB, file_sha256, list_corpus_entries, load_document, source_name
 from .text import split_sentences
 from .types import Document
 
@@ -48,32 +48,47 @@ class IngestReport:
         ]
         return ", ".join(parts)
 
+# Every `rag ask` checks the index under the lock first (~0.6 s in a fresh process), so
+# two questions asked at once must wait for each other briefly instead of failing.
+LOCK_WAIT_S = 5.0
+
+
 @contextmanager
-def writer_lock(index_dir: Path):
-    """One writer at a time per index dir; a second one fails at once with a clear message."""
+def writer_lock(index_dir: Path, wait: float = 0.0):
+    """One writer at a time per index dir; another one waits up to `wait` seconds, then fails
+    with a clear message."""
     index_dir.mkdir(parents=True, exist_ok=True)
     with open(index_dir / ".write.lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StoreError(
-                f"another process is updating the index in {index_dir}; wait for it to finish"
-            ) from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"another process is updating the index in {index_dir}; wait for it to finish"
+                    ) from None
+                time.sleep(0.05)
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
-def sync_corpus(config: Config, index: ChunkIndex, embedder, progress: bool = False) -> IngestReport:
+def sync_corpus(
+    config: Config, index: ChunkIndex, embedder, progress: bool = False, lock_wait: float = LOCK_WAIT_S
+) -> IngestReport:
     """Embed new and changed files, drop removed ones, repair anything a crash left behind."""
     report = IngestReport()
     began = time.perf_counter()
     root = Path(config.docs_dir)
     if not root.is_dir():
         raise IngestError(f"documents folder {root} does not exist; create it or set RAG_DOCS_DIR")
-    with writer_lock(Path(config.index_dir)):
+    with writer_lock(Path(config.index_dir), wait=lock_wait):
+        index.refresh()  # another process (or a machine sharing the Chroma server) may have written
         report.orphans_repaired = index.remove_orphans()
-        on_disk = _hash_files(root, report)
+        max_file_mb = config.max_file_mb
+        on_disk = _hash_files(root, report, max_file_mb)
         indexed = index.files()
         for source in sorted(set(indexed) - set(on_disk)):
             index.delete_file(source)
@@ -82,7 +97,7 @@ def sync_corpus(config: Config, index: ChunkIndex, embedder, progress: bool = Fa
         report.unchanged = len(on_disk) - len(todo)
         bar = _progress(len(todo), progress)
         for source, path in todo:
-            _ingest_file(config, index, embedder, root, path, source in indexed, report)
+            _ingest_file(config, index, embedder, root, path, source in indexed, report, max_file_mb)
             bar.update(1)
             bar.set_postfix(chunks=report.chunks, rate=f"{report.chunks / max(report.embed_seconds, 1e-9):.1f}/s")
         bar.close()
@@ -90,20 +105,23 @@ def sync_corpus(config: Config, index: ChunkIndex, embedder, progress: bool = Fa
     report.seconds = time.perf_counter() - began
     return report
 
-def _hash_files(root: Path, report: IngestReport) -> dict[str, tuple[Path, str]]:
+def _hash_files(root: Path, report: IngestReport, max_file_mb: float = MAX_FILE_MB) -> dict[str, tuple[Path, str]]:
     files = {}
-    for path in list_corpus_files(root):
+    for path, reason in list_corpus_entries(root, max_file_mb=max_file_mb):
         source = source_name(path, root)
+        if reason:  # a symlink out of the corpus, a broken link, a file over the size limit
+            report.skipped.append((source, reason))
+            continue
         try:
             files[source] = (path, file_sha256(path))
         except OSError as exc:
             report.skipped.append((source, f"cannot read: {exc.strerror}"))
     return files
 
-def _ingest_file(config, index, embedder, root, path, was_indexed, report) -> None:
+def _ingest_file(config, index, embedder, root, path, was_indexed, report, max_file_mb=MAX_FILE_MB) -> None:
     source = source_name(path, root)
     try:
-        doc = load_document(path, root)
+        doc = load_document(path, root, max_file_mb=max_file_mb)
         chunks = chunk_document(doc, config.chunk_tokens, config.chunk_overlap)
         if not chunks:
             raise IngestError(f"{source}: no text left after cleaning")
@@ -112,7 +130,8 @@ def _ingest_file(config, index, embedder, root, path, was_indexed, report) -> No
         if was_indexed:
             index.delete_file(source)
             report.removed.append(source)
-        report.skipped.append((source, str(exc)))
+        reason = str(exc).removeprefix(f"{source}: ")  # callers print "skipped SOURCE: REASON"
+        report.skipped.append((source, reason))
         log.warning("skipped %s: %s", source, exc)
         return
     spans = split_sentences(doc.text)
