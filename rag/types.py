@@ -68,3 +68,7 @@ class Answer:
     grounded: float = 1.0  # share of answer sentences supported by their cited passage
     backend: str = "extractive"
     notice: str = ""  # e.g. why an LLM backend fell back to extractive
+    # Seconds and token counts: retrieve_s, first_token_s, total_s, tokens_per_s,
+    # context_tokens, prompt_tokens, completion_tokens (LLM answers; see rag.llm).
+    timings: dict = field(default_factory=dict)
+    partial: bool = False  # an LLM answer still being written: text so far, not yet verified
