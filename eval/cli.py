@@ -1,0 +1,90 @@
+"""`python -m eval run | compare | baseline | bench`."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .questions import DEFAULT_DOCS, DEFAULT_QUESTIONS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m eval", description="Evaluate and benchmark rag.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("run", "rag's quality, latency and memory, with the LlamaIndex peer row unless --no-peer"),
+        ("compare", "the same as run, always with the peer row (rag vs LlamaIndex side by side)"),
+        ("baseline", "run, then write eval/baseline.json from the result (needs --why)"),
+    ):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("--docs", type=Path, default=DEFAULT_DOCS, help="documents folder (default: seeds/)")
+        cmd.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help="questions JSONL")
+        cmd.add_argument("--index", type=Path, help="index dir (default: cached eval/.index-<hash>)")
+        cmd.add_argument("--out", type=Path, help="report folder (default: eval/reports/<timestamp>)")
+        if name != "baseline":  # the baseline is the extractive configuration's
+            cmd.add_argument("--llm", default="extractive", help="answer backend (default: extractive, whatever RAG_LLM says)")
+        if name == "run":
+            cmd.add_argument("--no-peer", action="store_true", help="skip the LlamaIndex peer")
+            cmd.add_argument("--gate", action="store_true", help="exit 1 if a metric regressed against the baseline")
+        if name == "baseline":
+            cmd.add_argument("--why", required=True, help="why the baseline changes (stored in baseline.json)")
+    bench = sub.add_parser("bench", help="latency, ingest rate, import/cold-start time and scaling")
+    bench.add_argument("--docs", type=Path, default=DEFAULT_DOCS, help="documents folder (default: seeds/)")
+    bench.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help="questions JSONL")
+    bench.add_argument("--out", type=Path, help="report folder (default: eval/reports/<timestamp>)")
+    bench.add_argument("--scales", default="1000,10000,100000", help="synthetic index sizes in chunks")
+    bench.add_argument("--budget", type=float, default=600, help="seconds the scaling part may take")
+    worker = sub.add_parser("scale-worker", help=argparse.SUPPRESS)  # one scaling point, in its own process
+    worker.add_argument("action", choices=("build", "measure"))
+    worker.add_argument("--dir", type=Path, required=True)
+    worker.add_argument("--chunks", type=int, default=0)
+    worker.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    for handler in logging.root.handlers:  # bm25s sets its own logger to DEBUG when imported
+        handler.setLevel(logging.WARNING)
+    if args.command == "bench":
+        from .bench import run_bench
+
+        return run_bench(args.docs, args.questions, args.out, [int(s) for s in args.scales.split(",") if s], args.budget)
+    if args.command == "scale-worker":
+        from .scaling import worker
+
+        print(json.dumps(worker(args.action, args.dir, args.chunks, args.questions)))
+        return 0
+    return run_command(args)
+
+
+def run_command(args) -> int:
+    """run / compare / baseline: evaluate, write the report, print the table."""
+    from .gate import BASELINE, baseline_from_report, compare_to_baseline, load_baseline
+    from .questions import load_questions
+    from .report import main_table, render_markdown, write_report
+    from .runner import run_eval
+
+    questions = load_questions(args.questions)
+    with_peer = args.command == "compare" or (args.command == "run" and not args.no_peer)
+    llm = getattr(args, "llm", "extractive")
+    report = run_eval(args.docs, args.questions, questions, args.index, with_peer=with_peer, llm=llm)
+    gate = None
+    if BASELINE.exists() and load_baseline()["configuration"]["backend"] == llm:
+        gate = compare_to_baseline(report, load_baseline())
+    out_dir = write_report(report, render_markdown(report, questions, gate), args.out)
+    print(main_table(report))
+    print(f"\nreport: {out_dir}/report.md (json, chart.png beside it)")
+    if gate:
+        print("\nregressions against eval/baseline.json:\n" + "\n".join(f"  {line}" for line in gate))
+    if args.command == "baseline":
+        BASELINE.write_text(json.dumps(baseline_from_report(report, args.why), ensure_ascii=False, indent=2) + "\n")
+        print(f"\nwrote {BASELINE}")
+    return 1 if gate and getattr(args, "gate", False) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
