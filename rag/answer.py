@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .text import detect_language, document_tokens, normalize, query_tokens, words
+from .retrieve import char_ngrams
+from .text import detect_language, document_tokens, looks_like_instruction, normalize, query_tokens, words
 from .types import Answer, Candidate, Chunk, Citation
 
 CROSS_LINGUAL_OFFSET = 0.07
@@ -77,6 +78,21 @@ ANSWER_TYPES = {
 }
 _ANSWER_TYPES = {name: (re.compile(q, re.I), re.compile(s)) for name, (q, s) in ANSWER_TYPES.items()}
 _LIST_ITEM_RE = re.compile(r"、|,\s*(and\s+)?[A-Z]|，")
+
+
+_INTERROGATIVE_RE = re.compile(r"哪|什么|什麼|谁|誰|多少|几|幾|吗|嗎|\b(which|what|who|whom|when|where|how)\b", re.I)
+
+
+def restates(sentence: str, question: str) -> bool:
+    """True for a sentence that asks the question again ("关于哪些企业将入驻…，请注意…").
+
+    It scores highest on both similarity and coverage yet answers nothing, which is how a
+    document that echoes users' questions would push the real evidence out.
+    """
+    if not _INTERROGATIVE_RE.search(sentence):
+        return False
+    asked = char_ngrams(question)
+    return bool(asked) and len(asked & char_ngrams(sentence)) / len(asked) >= 0.6
 
 
 def is_list_question(question: str) -> bool:
@@ -146,8 +162,8 @@ def score_sentences(
         title_tokens = set(document_tokens(normalize(best_chunk[source].title)))
         for i, (start, end, vector) in enumerate(spans):
             sentence = text[start:end]
-            if len(normalize(sentence)) < 6:
-                continue  # labels and crumbs, not answers
+            if len(normalize(sentence)) < 6 or looks_like_instruction(sentence) or restates(sentence, question):
+                continue  # crumbs, orders to an assistant, or the question echoed: not answers
             # A sentence often leaves its topic to its neighbours ("the industrial park
             # will introduce Huawei..."), so the coverage of a window counts half.
             window = title_tokens.union(*tokens[max(0, i - 2) : i + 3])
@@ -257,4 +273,12 @@ def _citation(n: int, sent: ScoredSentence) -> Citation:
 
 def _join(question: str, parts: list[tuple[str, int]]) -> str:
     separator = "" if detect_language(question) == "zh" else " "
-    return separator.join(f"{text} [{n}]" for text, n in parts)
+    return separator.join(f"{neutralize_marks(text)} [{n}]" for text, n in parts)
+
+
+def neutralize_marks(text: str) -> str:
+    """A quoted "[7]" becomes "［7］", so only the answer's own markers look like citations.
+
+    The Citation.quote keeps the source's exact characters; only the answer text changes.
+    """
+    return re.sub(r"\[(\d+)\]", "［\\1］", text)

@@ -27,7 +27,7 @@ from typing import Iterator
 from .answer import ABSTAIN_MESSAGE
 from .config import Config
 from .errors import RagError
-from .text import CJK, detect_language, split_sentences
+from .text import CJK, detect_language, looks_like_instruction, split_sentences
 from .types import Answer, Candidate
 from .verify import Passage, strip_marks, verify
 
@@ -173,6 +173,8 @@ def build_passages(
 
     chosen: dict[tuple[int, int], int] = {}  # (segment, sentence) -> priority of its seed
     used = 0
+    # Sentences that give orders to an assistant never reach the prompt (documents are data).
+    seeds = [(k, i) for k, i in seeds if not looks_like_instruction(segments[k].sentence(i))]
     for rank, (k, i) in enumerate(seeds):
         cost = count(segments[k].sentence(i))
         if chosen and used + cost > budget:
@@ -183,6 +185,8 @@ def build_passages(
         for k, i in [key for key in seeds if key in chosen]:
             for j in (i - radius, i + radius):
                 if 0 <= j < len(segments[k].spans) and (k, j) not in chosen:
+                    if looks_like_instruction(segments[k].sentence(j)):
+                        continue
                     cost = count(segments[k].sentence(j))
                     if cost <= MAX_CONTEXT_SENTENCE_TOKENS and used + cost <= budget:
                         chosen[(k, j)] = chosen[(k, i)]

@@ -199,3 +199,23 @@ def split_pinyin(word: str) -> tuple[str, ...] | None:
                 if best[end] is None or len(candidate) < len(best[end]):
                     best[end] = candidate
     return best[n]
+
+
+# Sentences that address an AI assistant rather than state a fact: "ignore previous
+# instructions", fake system prompts, "answer only X". Documents are data; such a
+# sentence is never evidence, so neither the answerer nor the LLM prompt takes it.
+_INSTRUCTION_RE = re.compile(
+    r"ignore (all |any )?(the )?(previous|prior|above|earlier) (instructions|prompts?|messages?)"
+    r"|disregard (all |the )?(previous|prior|above)|system prompt|developer mode|you are now|"
+    r"(reply|respond|answer) (only )?(with )?[\"'“]?[A-Z]{4,}|</?\s*(passages?|system|assistant|user)\s*>|"
+    r"\b(system|assistant)\s*:|"
+    r"忽略(之前|以上|先前|前面|上述)?的?(所有|全部)?(指令|指示|提示|说明|要求)|系统提示|系統提示|"
+    r"(只|仅|僅)(回答|回复|回覆|输出|輸出)|你现在(是|必须)|你現在(是|必須)",
+    re.IGNORECASE,
+)
+
+
+def looks_like_instruction(text: str) -> bool:
+    """True for a sentence that gives orders to an assistant (a prompt injection)."""
+    return bool(_INSTRUCTION_RE.search(text))
+
