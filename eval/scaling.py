@@ -89,7 +89,7 @@ def measure(workdir: Path, questions_file: Path) -> dict:
     """Open the synthetic index like a user would and time a.retrieve on every question."""
     from rag import Assistant
 
-    from .bench import WARM_UP, timed_ms
+    from .bench import WARM_UP, retrieval_parts, timed_ms
 
     began = time.perf_counter()
     assistant = Assistant(workdir / "docs", workdir / "index")
@@ -100,6 +100,7 @@ def measure(workdir: Path, questions_file: Path) -> dict:
     return {
         "chunks": assistant.status()["chunks"],
         "retrieve": latency(times),
+        **retrieval_parts(assistant, questions),
         "open_seconds": round(open_seconds, 1),
         "peak_memory_mb": round(peak_memory_mb(), 1),
     }
