@@ -24,9 +24,15 @@ def char_ngrams(text: str, n: int = 3) -> set[str]:
     return {text[i : i + n] for i in range(max(1, len(text) - n + 1))}
 
 
-def near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
+NEAR_DUPLICATE = 0.8  # trigram Jaccard above which two chunks say the same thing
+
+
+def near_duplicate(a: str, b: str, threshold: float = NEAR_DUPLICATE) -> bool:
     """True when two texts share most of their character trigrams (Jaccard, after normalisation)."""
-    ga, gb = char_ngrams(a), char_ngrams(b)
+    return _similar_grams(char_ngrams(a), char_ngrams(b), threshold)
+
+
+def _similar_grams(ga: set[str], gb: set[str], threshold: float) -> bool:
     if not ga or not gb:
         return False
     return len(ga & gb) / len(ga | gb) >= threshold
@@ -37,14 +43,17 @@ def collapse_duplicates(candidates: list[Candidate]) -> list[Candidate]:
 
     Neighbouring chunks of one file share their overlap and are not duplicates.
     """
-    kept: list[Candidate] = []
+    # Normalising (opencc, width folding) is the costly part: do it once per chunk,
+    # not once per pair.
+    kept: list[tuple[Candidate, set[str]]] = []
     for cand in candidates:
+        grams = char_ngrams(cand.chunk.text)
         if not any(
-            other.chunk.source != cand.chunk.source and near_duplicate(cand.chunk.text, other.chunk.text)
-            for other in kept
+            other.chunk.source != cand.chunk.source and _similar_grams(grams, other_grams, NEAR_DUPLICATE)
+            for other, other_grams in kept
         ):
-            kept.append(cand)
-    return kept
+            kept.append((cand, grams))
+    return [cand for cand, _ in kept]
 
 
 def diversify(candidates: list[Candidate], top_k: int) -> list[Candidate]:
