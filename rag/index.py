@@ -161,23 +161,20 @@ class ChunkIndex:
     # ---- reads -----------------------------------------------------------------------
 
     @_store_errors
-    def dense_search(self, vector: np.ndarray, k: int, lang: str | None = None) -> list[tuple[Chunk, float]]:
-        """Top-k chunks by cosine similarity, optionally only those in one language."""
-        n = min(k, self.chunks.count())
-        if n == 0:
-            return []
+    def dense_search(self, vector: np.ndarray, k: int, lang: str | None = None) -> list[tuple[str, float]]:
+        """Top-k chunk ids by cosine similarity, best first, optionally only chunks in one language.
+
+        Ids and distances only: reading metadata and text for all k costs more than the
+        search itself (1.9 vs 0.65 ms for 20 of the seeds' chunks); the retriever fetches
+        the few it keeps with get_chunks. Chroma caps k at the collection's size itself.
+        """
         res = self.chunks.query(
             query_embeddings=[vector.tolist()],
-            n_results=n,
+            n_results=k,
             where={"lang": lang} if lang else None,
-            include=["documents", "metadatas", "distances"],
+            include=["distances"],
         )
-        return [
-            (_chunk(cid, text, meta), 1.0 - dist)
-            for cid, text, meta, dist in zip(
-                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]
-            )
-        ]
+        return [(cid, 1.0 - dist) for cid, dist in zip(res["ids"][0], res["distances"][0])]
 
     def sparse_search(self, tokens: list[str], k: int) -> list[tuple[str, float]]:
         """Top-k chunk ids by BM25 over the normalised text and its pinyin tokens."""
@@ -188,7 +185,7 @@ class ChunkIndex:
         """Chunks that exist now, by id; a stale id simply is not returned."""
         if not ids:
             return {}
-        res = self.chunks.get(ids=ids, include=["documents", "metadatas"])
+        res = self.chunks.get(ids=list(dict.fromkeys(ids)), include=["documents", "metadatas"])
         return {cid: _chunk(cid, text, meta) for cid, text, meta in zip(res["ids"], res["documents"], res["metadatas"])}
 
     @_store_errors

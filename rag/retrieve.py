@@ -1,9 +1,12 @@
 """Hybrid retrieval: dense (Chroma) and sparse (BM25) ranked lists fused by reciprocal rank."""
 from __future__ import annotations
 
+import functools
+from collections.abc import Set as AbstractSet
+
 from .index import ChunkIndex
 from .text import detect_language, normalize, query_tokens
-from .types import Candidate, Chunk
+from .types import Candidate
 
 # k=60 is the constant from Cormack et al. (2009): it damps the head of each list so a
 # chunk ranked well by both retrievers beats one ranked first by only one.
@@ -24,6 +27,13 @@ def char_ngrams(text: str, n: int = 3) -> set[str]:
     return {text[i : i + n] for i in range(max(1, len(text) - n + 1))}
 
 
+@functools.lru_cache(maxsize=4096)
+def _chunk_grams(text: str) -> frozenset[str]:
+    """A chunk's trigrams: normalising (opencc, width folding) is the costly part of
+    collapse_duplicates, and the same chunks come back question after question."""
+    return frozenset(char_ngrams(text))
+
+
 NEAR_DUPLICATE = 0.8  # trigram Jaccard above which two chunks say the same thing
 
 
@@ -32,7 +42,7 @@ def near_duplicate(a: str, b: str, threshold: float = NEAR_DUPLICATE) -> bool:
     return _similar_grams(char_ngrams(a), char_ngrams(b), threshold)
 
 
-def _similar_grams(ga: set[str], gb: set[str], threshold: float) -> bool:
+def _similar_grams(ga: AbstractSet[str], gb: AbstractSet[str], threshold: float) -> bool:
     if not ga or not gb:
         return False
     return len(ga & gb) / len(ga | gb) >= threshold
@@ -43,11 +53,9 @@ def collapse_duplicates(candidates: list[Candidate]) -> list[Candidate]:
 
     Neighbouring chunks of one file share their overlap and are not duplicates.
     """
-    # Normalising (opencc, width folding) is the costly part: do it once per chunk,
-    # not once per pair.
-    kept: list[tuple[Candidate, set[str]]] = []
+    kept: list[tuple[Candidate, frozenset[str]]] = []
     for cand in candidates:
-        grams = char_ngrams(cand.chunk.text)
+        grams = _chunk_grams(cand.chunk.text)
         if not any(
             other.chunk.source != cand.chunk.source and _similar_grams(grams, other_grams, NEAR_DUPLICATE)
             for other, other_grams in kept
@@ -97,13 +105,14 @@ class Retriever:
             query_vector = self.embedder.embed_queries([question])[0]
         dense = self.index.dense_search(query_vector, candidates)
         sparse = self.index.sparse_search(query_tokens(normalize(question)), candidates)
-        rankings = {"dense": [c.id for c, _ in dense], "sparse": [cid for cid, _ in sparse]}
+        rankings = {"dense": [cid for cid, _ in dense], "sparse": [cid for cid, _ in sparse]}
         fused = fuse_rrf(rankings)
         order = sorted(fused, key=lambda cid: -fused[cid])[: top_k * 3]
-        chunks: dict[str, Chunk] = {c.id: c for c, _ in dense}
-        missing = [cid for cid in order if cid not in chunks]
-        chunks.update(self.index.get_chunks(missing))  # a stale BM25 id is dropped here
-        similarity = {c.id: s for c, s in dense}
+        other = self._other_language_best(query_vector, question)
+        # One read for the text of every chunk that can still make the answer; a stale
+        # BM25 id (its file changed since) is simply not returned.
+        chunks = self.index.get_chunks(order + [cid for cid, _ in other])
+        similarity = dict(dense) | dict(other)
         dense_rank = {cid: r for r, cid in enumerate(rankings["dense"])}
         sparse_rank = {cid: r for r, cid in enumerate(rankings["sparse"])}
         ranked = [
@@ -117,14 +126,13 @@ class Retriever:
             for cid in order
             if cid in chunks
         ]
+        best_other = next(
+            (Candidate(chunk=chunks[cid], score=0.0, dense_similarity=sim) for cid, sim in other if cid in chunks), None
+        )
         top = diversify(collapse_duplicates(ranked), top_k)
-        return with_other_language(top, self._other_language_best(query_vector, question))
+        return with_other_language(top, best_other)
 
-    def _other_language_best(self, query_vector, question: str) -> Candidate | None:
-        """The best chunk written in the other language than the question."""
+    def _other_language_best(self, query_vector, question: str) -> list[tuple[str, float]]:
+        """The best chunk written in the other language than the question, as [(id, similarity)] or []."""
         other = "en" if detect_language(question) == "zh" else "zh"
-        hits = self.index.dense_search(query_vector, 1, lang=other)
-        if not hits:
-            return None
-        chunk, similarity = hits[0]
-        return Candidate(chunk=chunk, score=0.0, dense_similarity=similarity)
+        return self.index.dense_search(query_vector, 1, lang=other)

