@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from _servers import ServerProcess, answers_http, free_port
 from rag import Assistant, Config
 from rag.errors import StoreError
 
@@ -25,41 +22,15 @@ ANCHOR = "Which companies will join the Shanhewangu innovation zone?"
 CHROMA = Path(sys.executable).with_name("chroma")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class ChromaServer(ServerProcess):
+    """`chroma run` on a data folder, answering its heartbeat."""
 
-
-class ChromaServer:
     def __init__(self, path: Path, port: int):
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = path.parent / f"chroma-{port}.log"
-        self.proc = subprocess.Popen(
-            [str(CHROMA), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-            stdout=open(self.log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        super().__init__(
+            "chroma run", [str(CHROMA), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"chroma run did not answer:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        self.url = f"http://127.0.0.1:{port}"
+        self.wait_until(lambda: answers_http(f"{self.url}/api/v2/heartbeat"), timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +38,7 @@ def server(tmp_path_factory):
     if not CHROMA.exists():
         pytest.skip(f"{CHROMA} is missing (pip install chromadb)")
     base = tmp_path_factory.mktemp("chroma-server")
-    srv = ChromaServer(base / "data", _free_port())
+    srv = ChromaServer(base / "data", free_port())
     srv.data = base / "data"
     try:
         yield srv
@@ -160,7 +131,7 @@ def test_server_down_is_a_clear_error_and_data_survives_a_restart(server, shared
         first.ask(ANCHOR)
     with pytest.raises(StoreError, match=r"cannot reach Chroma at .*is `chroma run` up\?"):
         machine(server, docs, tmp_path / "index-d", embedder).index
-    restarted = ChromaServer(server.data, _free_port())
+    restarted = ChromaServer(server.data, free_port())
     try:
         again = machine(restarted, docs, tmp_path / "index-e", embedder)
         assert again.index.files() == before

@@ -5,9 +5,6 @@ be the one the same question gets when asked alone. Real model, Chroma and serve
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -16,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from _servers import ServerProcess, free_port
 from rag import Assistant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,14 +113,8 @@ def test_a_question_waits_for_another_process_brief_index_check(seeds_assistant)
 # ---- the web app ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class UiServer:
-    """`python -m ui` on a folder, in its own process group; its output kept for failures."""
+class UiServer(ServerProcess):
+    """`python -m ui` on a folder, every request served at once."""
 
     def __init__(self, docs: Path, index: Path, port: int):
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
@@ -135,38 +127,8 @@ class UiServer:
             PYTHONUNBUFFERED="1",
             GRADIO_ANALYTICS_ENABLED="False",
         )
+        super().__init__("the UI", [sys.executable, "-m", "ui"], env=env, cwd=ROOT)
         self.url = f"http://127.0.0.1:{port}/"
-        self.lines: list[str] = []
-        self.ready = threading.Event()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ui"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        )
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
-            if line.startswith("Index ready"):
-                self.ready.set()
-
-    def log(self) -> str:
-        return "\n".join(self.lines[-80:])
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.ready.wait(0.5):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the UI did not get ready (exit {self.proc.poll()}):\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
 
 
 @pytest.fixture(scope="module")
@@ -176,9 +138,9 @@ def ui_server(tmp_path_factory):
     docs.mkdir()
     for name, text in SMALL_CORPUS.items():
         (docs / name).write_text(text, encoding="utf-8")
-    server = UiServer(docs, base / "index", _free_port())
+    server = UiServer(docs, base / "index", free_port())
     try:
-        server.wait_ready(240)
+        server.wait_until(lambda: server.printed("Index ready"), timeout=240)
         yield server
     finally:
         server.stop()

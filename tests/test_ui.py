@@ -10,18 +10,14 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from _servers import ServerProcess, answers_http, free_port
 from ui import render
 from ui.corpus import safe_filename
 
@@ -180,14 +176,8 @@ QUILLFEATHER = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`python -m ui` in a subprocess, its output collected for failure messages."""
+class Server(ServerProcess):
+    """`python -m ui` on a folder, without a password."""
 
     def __init__(self, docs: Path, index: Path, port: int):
         env = dict(os.environ)
@@ -200,47 +190,8 @@ class Server:
             GRADIO_ANALYTICS_ENABLED="False",
         )
         env.pop("RAG_UI_AUTH", None)
+        super().__init__("the UI", [sys.executable, "-m", "ui"], env=env, cwd=ROOT)
         self.url = f"http://127.0.0.1:{port}/"
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ui"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
-
-    def log(self) -> str:
-        return "\n".join(self.lines[-60:])
-
-    def wait_up(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the UI exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(self.url, timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        raise AssertionError(f"the UI did not come up in {timeout} s:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
 
 
 @pytest.fixture(scope="module")
@@ -252,10 +203,10 @@ def app_server(tmp_path_factory):
         if f.is_file():
             shutil.copy2(f, docs / f.name)
     (docs / "quillfeather_notes.txt").write_text(QUILLFEATHER, encoding="utf-8")
-    server = Server(docs, tmp_path_factory.mktemp("index"), _free_port())
+    server = Server(docs, tmp_path_factory.mktemp("index"), free_port())
     server.docs = docs
     try:
-        server.wait_up()
+        server.wait_until(lambda: answers_http(server.url), timeout=90)
         yield server
     finally:
         server.stop()
