@@ -132,7 +132,6 @@ class ChunkIndex:
         self.sentences.delete(where={"source": source})
         self._bm25 = None
 
-    @_store_errors
     def add_file(
         self,
         doc: Document,
@@ -142,20 +141,46 @@ class ChunkIndex:
         sentence_vectors: np.ndarray,
     ) -> None:
         """Write one file's chunks and sentences, then its document row (the completion mark)."""
-        base = {"source": doc.source, "sha256": doc.sha256}
-        chunk_metas = [
-            {**base, "start": c.start, "end": c.end, "ordinal": c.ordinal, "title": doc.title, "date": doc.date, "lang": doc.lang}
-            for c in chunks
-        ]
-        _add(self.chunks, [c.id for c in chunks], chunk_vectors, [c.text for c in chunks], chunk_metas)
-        sentence_ids = [f"{doc.sha256[:16]}:{doc.source}:{s}-{e}" for s, e in sentence_spans]
-        sentence_metas = [{**base, "start": s, "end": e} for s, e in sentence_spans]
-        _add(self.sentences, sentence_ids, sentence_vectors, None, sentence_metas)
-        meta = IndexedFile(doc.source, doc.sha256, doc.title, doc.date, doc.lang, doc.url, len(chunks))
-        centroid = _normalized_mean(chunk_vectors)
-        self.documents.upsert(
-            ids=[_doc_id(doc.source)], embeddings=[centroid], documents=[doc.text], metadatas=[vars(meta)]
-        )
+        self.add_files([(doc, chunks, chunk_vectors, sentence_spans, sentence_vectors)])
+
+    @_store_errors
+    def add_files(
+        self, files: list[tuple[Document, list[Chunk], np.ndarray, list[tuple[int, int]], np.ndarray]]
+    ) -> None:
+        """add_file for several files in one write per collection: every chunk and sentence
+        first, then the document rows. Each Chroma write has a fixed cost that grows with the
+        collection (0.15 s at 3k chunks), so many small files are far cheaper together. A crash
+        in between leaves orphans, which the next ingest repairs."""
+        ids, vectors, texts, metas = [], [], [], []
+        sentence_ids, sentence_vectors, sentence_metas = [], [], []
+        doc_ids, centroids, doc_texts, doc_metas = [], [], [], []
+        for doc, chunks, chunk_vectors, spans, span_vectors in files:
+            base = {"source": doc.source, "sha256": doc.sha256}
+            ids += [c.id for c in chunks]
+            vectors.append(np.asarray(chunk_vectors, dtype=np.float32))
+            texts += [c.text for c in chunks]
+            metas += [
+                {**base, "start": c.start, "end": c.end, "ordinal": c.ordinal, "title": doc.title, "date": doc.date,
+                 "lang": doc.lang}
+                for c in chunks
+            ]
+            sentence_ids += [f"{doc.sha256[:16]}:{doc.source}:{s}-{e}" for s, e in spans]
+            if spans:
+                sentence_vectors.append(np.asarray(span_vectors, dtype=np.float32))
+            sentence_metas += [{**base, "start": s, "end": e} for s, e in spans]
+            doc_ids.append(_doc_id(doc.source))
+            centroids.append(_normalized_mean(chunk_vectors))
+            doc_texts.append(doc.text)
+            doc_metas.append(vars(IndexedFile(doc.source, doc.sha256, doc.title, doc.date, doc.lang, doc.url, len(chunks))))
+        if ids:
+            _add(self.chunks, ids, np.concatenate(vectors), texts, metas)
+        if sentence_ids:
+            _add(self.sentences, sentence_ids, np.concatenate(sentence_vectors), None, sentence_metas)
+        for i in range(0, len(doc_ids), _BATCH):
+            part = slice(i, i + _BATCH)
+            self.documents.upsert(
+                ids=doc_ids[part], embeddings=centroids[part], documents=doc_texts[part], metadatas=doc_metas[part]
+            )
         self._bm25 = None
 
     # ---- reads -----------------------------------------------------------------------
@@ -175,6 +200,14 @@ class ChunkIndex:
             include=["distances"],
         )
         return [(cid, 1.0 - dist) for cid, dist in zip(res["ids"][0], res["distances"][0])]
+
+    def chunk_language(self, cid: str) -> str | None:
+        """"zh" or "en" for a chunk id the sparse index knows, else None."""
+        return self.bm25().langs.get(cid)
+
+    def has_language(self, lang: str) -> bool:
+        """Whether any indexed chunk is in `lang`."""
+        return lang in self.bm25().languages
 
     def sparse_search(self, tokens: list[str], k: int) -> list[tuple[str, float]]:
         """Top-k chunk ids by BM25 over the normalised text and its pinyin tokens."""
@@ -222,22 +255,32 @@ class ChunkIndex:
 
     def _rebuild_bm25(self, cached: "_Bm25 | None") -> "_Bm25":
         known = cached.tokens_by_id() if cached else {}
-        res = self.chunks.get(include=["documents"])
+        res = self.chunks.get(include=["documents", "metadatas"])
         tokens = {
             cid: known[cid] if cid in known else document_tokens(normalize(text))
             for cid, text in zip(res["ids"], res["documents"])
         }
-        bm25 = _Bm25(tokens)
+        bm25 = _Bm25(tokens, {cid: meta.get("lang", "") for cid, meta in zip(res["ids"], res["metadatas"])})
         bm25.save(self._bm25_path)
         return bm25
 
 
 class _Bm25:
-    """bm25s over pre-tokenised chunks, remembering which chunk ids it covers."""
+    """bm25s over pre-tokenised chunks, remembering which chunk ids it covers and their language.
 
-    def __init__(self, tokens_by_id: dict[str, list[str]]):
+    The languages let the retriever find the best chunk in the other language among the dense
+    hits: Chroma's `where` filter costs time in proportion to the chunks it matches (11 ms
+    for the 2,400 Chinese ones of a 3k index, 1.2 ms for an unfiltered top 20).
+    """
+
+    FORMAT = 2  # bump when the pickled fields change; an older cache is rebuilt
+
+    def __init__(self, tokens_by_id: dict[str, list[str]], langs: dict[str, str]):
         import bm25s
 
+        self.format = self.FORMAT
+        self.langs = langs
+        self.languages = set(langs.values())
         self.ids = list(tokens_by_id)
         self.ids_sorted = sorted(self.ids)
         self.tokens = [tokens_by_id[i] for i in self.ids]
@@ -270,7 +313,7 @@ class _Bm25:
         try:
             with open(path, "rb") as fh:
                 cached = pickle.load(fh)
-            return cached if isinstance(cached, _Bm25) else None
+            return cached if isinstance(cached, _Bm25) and getattr(cached, "format", 1) == _Bm25.FORMAT else None
         except OSError:
             return None
         except Exception:  # a damaged or foreign pickle raises almost anything; rebuild it

@@ -5,12 +5,14 @@ import functools
 from collections.abc import Set as AbstractSet
 
 from .index import ChunkIndex
-from .text import detect_language, normalize, query_tokens
-from .types import Candidate
+from .text import detect_language, looks_like_injection, normalize, query_tokens
+from .types import Candidate, Chunk
 
 # k=60 is the constant from Cormack et al. (2009): it damps the head of each list so a
 # chunk ranked well by both retrievers beats one ranked first by only one.
 RRF_K = 60
+OTHER_LANGUAGE_REACH = 200  # dense hits searched for the other language before filtering
+OTHER_LANGUAGE_CHOICES = 3
 
 
 def fuse_rrf(rankings: dict[str, list[str]], k: int = RRF_K) -> dict[str, float]:
@@ -25,6 +27,10 @@ def fuse_rrf(rankings: dict[str, list[str]], k: int = RRF_K) -> dict[str, float]
 def char_ngrams(text: str, n: int = 3) -> set[str]:
     text = normalize(text).replace(" ", "")
     return {text[i : i + n] for i in range(max(1, len(text) - n + 1))}
+
+
+# Orders to an assistant are no evidence; cached per chunk text like the trigrams below.
+_is_injection = functools.lru_cache(maxsize=4096)(looks_like_injection)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -43,8 +49,8 @@ def near_duplicate(a: str, b: str, threshold: float = NEAR_DUPLICATE) -> bool:
 
 
 def _similar_grams(ga: AbstractSet[str], gb: AbstractSet[str], threshold: float) -> bool:
-    if not ga or not gb:
-        return False
+    if not ga or not gb or min(len(ga), len(gb)) < threshold * max(len(ga), len(gb)):
+        return False  # Jaccard can't reach the threshold when one set is that much smaller
     return len(ga & gb) / len(ga | gb) >= threshold
 
 
@@ -108,7 +114,8 @@ class Retriever:
         rankings = {"dense": [cid for cid, _ in dense], "sparse": [cid for cid, _ in sparse]}
         fused = fuse_rrf(rankings)
         order = sorted(fused, key=lambda cid: -fused[cid])[: top_k * 3]
-        other = self._other_language_best(query_vector, question)
+        other_lang = "en" if detect_language(question) == "zh" else "zh"
+        other = self._other_language_hits(query_vector, other_lang, dense)
         # One read for the text of every chunk that can still make the answer; a stale
         # BM25 id (its file changed since) is simply not returned.
         chunks = self.index.get_chunks(order + [cid for cid, _ in other])
@@ -124,15 +131,38 @@ class Retriever:
                 dense_similarity=similarity.get(cid),
             )
             for cid in order
-            if cid in chunks
+            if cid in chunks and not _is_injection(chunks[cid].text)
         ]
-        best_other = next(
-            (Candidate(chunk=chunks[cid], score=0.0, dense_similarity=sim) for cid, sim in other if cid in chunks), None
-        )
+        best_other = _first_evidence(other, chunks)
+        if best_other is None and other:
+            # Every pick was a page of orders to an assistant: look further down the list.
+            wider = self.index.dense_search(query_vector, OTHER_LANGUAGE_REACH)
+            rest = [(cid, sim) for cid, sim in wider if self.index.chunk_language(cid) == other_lang and cid not in chunks]
+            best_other = _first_evidence(rest[:10], self.index.get_chunks([cid for cid, _ in rest[:10]]))
         top = diversify(collapse_duplicates(ranked), top_k)
         return with_other_language(top, best_other)
 
-    def _other_language_best(self, query_vector, question: str) -> list[tuple[str, float]]:
-        """The best chunk written in the other language than the question, as [(id, similarity)] or []."""
-        other = "en" if detect_language(question) == "zh" else "zh"
-        return self.index.dense_search(query_vector, 1, lang=other)
+    def _other_language_hits(self, query_vector, other: str, dense: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """The best few chunks written in `other` (the question's other language), as [(id, similarity)].
+
+        Looked for among the dense hits, then a wider unfiltered search; Chroma's language
+        filter (whose cost grows with the chunks it matches) only when the other language
+        is so rare that neither found it, which is also when the filter is cheap.
+        """
+        if not self.index.has_language(other):
+            return []
+        picks = self._in_language(dense, other)
+        if not picks:
+            picks = self._in_language(self.index.dense_search(query_vector, OTHER_LANGUAGE_REACH), other)
+        return picks or self.index.dense_search(query_vector, OTHER_LANGUAGE_CHOICES, lang=other)
+
+    def _in_language(self, hits: list[tuple[str, float]], lang: str) -> list[tuple[str, float]]:
+        return [(cid, sim) for cid, sim in hits if self.index.chunk_language(cid) == lang][:OTHER_LANGUAGE_CHOICES]
+
+
+def _first_evidence(hits: list[tuple[str, float]], chunks: dict[str, Chunk]) -> Candidate | None:
+    """The first hit that exists and is not a page of orders to an assistant."""
+    for cid, similarity in hits:
+        if cid in chunks and not _is_injection(chunks[cid].text):
+            return Candidate(chunk=chunks[cid], score=0.0, dense_similarity=similarity)
+    return None
