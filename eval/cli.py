@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help="questions JSONL")
     bench.add_argument("--out", type=Path, help="report folder (default: eval/reports/<timestamp>)")
     bench.add_argument("--scales", default="1000,10000,100000", help="synthetic index sizes in chunks")
-    bench.add_argument("--budget", type=float, default=600, help="seconds the scaling part may take")
+    bench.add_argument("--budget", type=float, default=1800, help="seconds the scaling part may take")
+    bench.add_argument("--no-llm", action="store_true", help="skip the local LLM and web app memory figures")
     worker = sub.add_parser("scale-worker", help=argparse.SUPPRESS)  # one scaling point, in its own process
     worker.add_argument("action", choices=("build", "measure"))
     worker.add_argument("--dir", type=Path, required=True)
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from .bench import run_bench
 
-        return run_bench(args.docs, args.questions, args.out, [int(s) for s in args.scales.split(",") if s], args.budget)
+        sizes = [int(s) for s in args.scales.split(",") if s]
+        return run_bench(args.docs, args.questions, args.out, sizes, args.budget, with_llm=not args.no_llm)
     if args.command == "scale-worker":
         from .scaling import worker
 

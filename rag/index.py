@@ -89,7 +89,7 @@ class ChunkIndex:
     @_store_errors
     def files(self) -> dict[str, IndexedFile]:
         """Complete files by source."""
-        rows = self.documents.get(include=["metadatas"])
+        rows = _get_all(self.documents, ["metadatas"])
         return {meta["source"]: IndexedFile(**meta) for meta in rows["metadatas"]}
 
     @_store_errors
@@ -108,7 +108,7 @@ class ChunkIndex:
         """Delete chunks and sentences of files that are not complete; return how many files."""
         complete = {(f.source, f.sha256, f.chunks) for f in self.files().values()}
         counts: dict[tuple[str, str], int] = {}
-        for meta in self.chunks.get(include=["metadatas"])["metadatas"]:
+        for meta in _get_all(self.chunks, ["metadatas"])["metadatas"]:
             key = (meta["source"], meta["sha256"])
             counts[key] = counts.get(key, 0) + 1
         broken = {s for (s, h), n in counts.items() if (s, h, n) not in complete}
@@ -117,7 +117,7 @@ class ChunkIndex:
         # Sentences outlive their chunks when a run dies inside delete_file; left behind,
         # their offsets would point into a newer version of the text.
         current = {(s, h) for s, h, _ in complete}
-        for meta in self.sentences.get(include=["metadatas"])["metadatas"]:
+        for meta in _get_all(self.sentences, ["metadatas"])["metadatas"]:
             if (meta["source"], meta["sha256"]) not in current:
                 broken.add(meta["source"])
         for source in broken:
@@ -241,7 +241,7 @@ class ChunkIndex:
     def bm25(self) -> "_Bm25":
         """The BM25 index, loaded from its cache or rebuilt when it disagrees with Chroma."""
         if self._bm25 is None:
-            ids = sorted(self.chunks.get(include=[])["ids"])
+            ids = sorted(_get_all(self.chunks, [])["ids"])
             cached = _Bm25.load(self._bm25_path)
             if cached is not None and cached.ids_sorted == ids:
                 self._bm25 = cached
@@ -255,7 +255,7 @@ class ChunkIndex:
 
     def _rebuild_bm25(self, cached: "_Bm25 | None") -> "_Bm25":
         known = cached.tokens_by_id() if cached else {}
-        res = self.chunks.get(include=["documents", "metadatas"])
+        res = _get_all(self.chunks, ["documents", "metadatas"])
         tokens = {
             cid: known[cid] if cid in known else document_tokens(normalize(text))
             for cid, text in zip(res["ids"], res["documents"])
@@ -405,6 +405,20 @@ def _add(collection, ids, vectors, documents, metadatas) -> None:
             documents=documents[part] if documents is not None else None,
             metadatas=metadatas[part],
         )
+
+
+def _get_all(collection, include: list[str], page: int = 5000) -> dict[str, list]:
+    """Every row of a collection, read a page at a time: one read of a whole collection of
+    100k chunks fails in SQLite ("too many SQL variables")."""
+    rows: dict[str, list] = {"ids": [], **{field: [] for field in include}}
+    offset = 0
+    while True:
+        res = collection.get(include=include, limit=page, offset=offset)
+        for field in rows:
+            rows[field] += res[field]
+        if len(res["ids"]) < page:
+            return rows
+        offset += page
 
 
 def _doc_id(source: str) -> str:

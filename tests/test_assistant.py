@@ -162,3 +162,28 @@ def test_import_rag_stays_light():
 
 def test_normalised_quotes_match_across_scripts():
     assert normalize("山河灣谷") == normalize("山河湾谷")
+
+
+def test_whole_collection_reads_are_paged(seeds_assistant):
+    """A single read of 100k chunks fails in SQLite ("too many SQL variables"), so the index
+    reads whole collections a page at a time; the pages must add up to the collection."""
+    from rag.index import _get_all
+
+    chunks = seeds_assistant.index.chunks
+    whole = chunks.get(include=["metadatas"])
+    paged = _get_all(chunks, ["metadatas"], page=7)
+    assert len(whole["ids"]) > 7 * 3
+    assert sorted(paged["ids"]) == sorted(whole["ids"]) and len(paged["ids"]) == len(set(paged["ids"]))
+    assert dict(zip(paged["ids"], paged["metadatas"])) == dict(zip(whole["ids"], whole["metadatas"]))
+
+
+def test_other_language_slot_is_found_without_the_language_filter(seeds_assistant):
+    """A Chinese question gets the best English chunk (seed 002, the only source naming Huawei)
+    from the dense hits, the same chunk Chroma's language filter would return."""
+    question = "哪些企业将入驻山河湾谷创新区？"
+    vector = seeds_assistant.embedder.embed_queries([question])[0]
+    filtered = seeds_assistant.index.dense_search(vector, 1, lang="en")
+    candidates = seeds_assistant.retrieve(question)
+    english = [c for c in candidates if c.chunk.lang == "en"]
+    assert english and english[0].chunk.id == filtered[0][0]
+    assert english[0].chunk.source.startswith("002_")
