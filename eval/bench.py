@@ -202,7 +202,7 @@ def measure_llm(assistant) -> dict:
     from rag.llm import LocalLlamaGenerator
     from rag.local_model import ensure_model
 
-    from .bench_llm import QUESTIONS, make_assistant, run_question
+    from .bench_llm import QUESTIONS, run_question
 
     try:
         import llama_cpp  # noqa: F401  (installed by `make llm`)
@@ -214,7 +214,7 @@ def measure_llm(assistant) -> dict:
     began = time.perf_counter()
     generator.load()
     load_seconds = time.perf_counter() - began
-    rows = [run_question(make_assistant(assistant, generator), q) for q in QUESTIONS]
+    rows = [run_question(assistant.with_generator(generator), q) for q in QUESTIONS]
     del generator
     return {
         "load_seconds": round(load_seconds, 2),
@@ -229,14 +229,13 @@ def measure_llm(assistant) -> dict:
 def measure_app_rss(docs_dir: Path, index_dir: Path, question: str) -> dict:
     """Resident memory of the real web app (`python -m ui`, RAG_LLM=local) after it answered
     one question through its HTTP API, so both models are loaded."""
-    import socket
     import threading
 
     from gradio_client import Client
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    from rag.local_model import free_port
+
+    port = free_port()
     env = {**os.environ, "RAG_LLM": "local", "RAG_DOCS_DIR": str(docs_dir), "RAG_INDEX_DIR": str(index_dir),
            "RAG_UI_PORT": str(port), "RAG_UI_HOST": "127.0.0.1"}
     env.pop("RAG_CHROMA_URL", None)

@@ -63,14 +63,6 @@ def run_question(assistant, question: str) -> dict:
     }
 
 
-def make_assistant(base, generator):
-    from rag import Assistant
-
-    assistant = Assistant(config=base.config, generator=generator)
-    assistant._embedder, assistant._index, assistant._synced = base._embedder, base._index, True
-    return assistant
-
-
 def bench(backends: list[str], questions: list[str], index_dir: Path) -> dict:
     from rag import Assistant, Config
     from rag.llm import LocalLlamaGenerator, OpenAICompatibleGenerator
@@ -94,14 +86,14 @@ def bench(backends: list[str], questions: list[str], index_dir: Path) -> dict:
             began = time.perf_counter()
             generator.load()
             results["setup"]["local_load_s"] = round(time.perf_counter() - began, 2)
-            rows = [run_question(make_assistant(base, generator), q) for q in questions]
+            rows = [run_question(base.with_generator(generator), q) for q in questions]
             del generator
         elif backend == "openai":
             began = time.perf_counter()
             with llama_server(model, threads=config.llm_threads or os.cpu_count() or 2, n_ctx=config.llm_ctx) as url:
                 results["setup"]["server_start_s"] = round(time.perf_counter() - began, 2)
                 generator = OpenAICompatibleGenerator(config, base_url=url, model="local", timeout=300)
-                rows = [run_question(make_assistant(base, generator), q) for q in questions]
+                rows = [run_question(base.with_generator(generator), q) for q in questions]
         else:
             raise SystemExit(f"unknown backend {backend!r}")
         for row in rows:

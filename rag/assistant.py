@@ -78,6 +78,13 @@ class Assistant:
             self._index = ChunkIndex(self.config, self.config.embed_model)
         return self._index
 
+    def with_generator(self, generator: Generator | None) -> "Assistant":
+        """Another Assistant over this one's index and loaded embedder, answering with
+        `generator`: to compare backends without loading the model or syncing again."""
+        other = Assistant(config=self.config, generator=generator, progress=self.progress)
+        other._embedder, other._index, other._synced = self._embedder, self._index, self._synced
+        return other
+
     # ---- ingestion -------------------------------------------------------------------
 
     def ingest(self, progress: bool | None = None):

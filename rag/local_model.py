@@ -180,6 +180,7 @@ def _sha256_file(path: Path, progress: bool, desc: str) -> str:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on `host` that nothing listens on now."""
     import socket
 
     with socket.socket() as sock:

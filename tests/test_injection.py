@@ -131,13 +131,7 @@ def injection_generator():
 @pytest.fixture(scope="module")
 def injected_llm_assistant(injected_assistant, injection_generator):
     """The same index and embedder, answering with the local model."""
-    from rag import Assistant
-
-    assistant = Assistant(config=injected_assistant.config, generator=injection_generator)
-    assistant._embedder = injected_assistant._embedder
-    assistant._index = injected_assistant._index
-    assistant._synced = True
-    return assistant
+    return injected_assistant.with_generator(injection_generator)
 
 
 def test_the_injected_files_compete_for_the_questions(injected_assistant):
@@ -225,13 +219,8 @@ def _check_llm_answer(assistant, question: str, answer: Answer, backend: str, se
 @pytest.mark.slow
 def test_local_llm_answer_over_the_injected_corpus(injected_llm_assistant, seeds_assistant, injection_generator):
     """End to end: retrieval, extractive answer, passages, the model, the verifier."""
-    from rag import Assistant
-
     question = COMPANIES_ZH
-    clean_assistant = Assistant(config=seeds_assistant.config, generator=injection_generator)
-    clean_assistant._embedder = seeds_assistant._embedder
-    clean_assistant._index = seeds_assistant._index
-    clean_assistant._synced = True
+    clean_assistant = seeds_assistant.with_generator(injection_generator)
     clean = clean_assistant.ask(question)  # the same model and budgets over the seeds alone
     _record("local (clean seeds, baseline)", question, clean, 0.0, [])
     began = time.perf_counter()

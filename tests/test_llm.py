@@ -12,6 +12,7 @@ import pytest
 
 from rag import Answer, Config, ConfigError
 from rag.answer import ABSTAIN_MESSAGE
+from rag.local_model import free_port
 from rag.llm import (
     LocalLlamaGenerator,
     OpenAICompatibleGenerator,
@@ -243,26 +244,9 @@ def test_assembly_checks_size_and_hash_and_leaves_no_partial_file(tmp_path):
 # ---- fallbacks: never hang ----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _llm_assistant(seeds_assistant, generator):
-    """A second Assistant over the same index and embedder, answering with `generator`."""
-    from rag import Assistant
-
-    assistant = Assistant(config=seeds_assistant.config, generator=generator)
-    assistant._embedder = seeds_assistant._embedder
-    assistant._index = seeds_assistant._index
-    assistant._synced = True
-    return assistant
-
-
 def test_refused_connection_falls_back_to_the_extractive_answer(seeds_assistant):
-    generator = OpenAICompatibleGenerator(base_url=f"http://127.0.0.1:{_free_port()}/v1", timeout=5)
-    assistant = _llm_assistant(seeds_assistant, generator)
+    generator = OpenAICompatibleGenerator(base_url=f"http://127.0.0.1:{free_port()}/v1", timeout=5)
+    assistant = seeds_assistant.with_generator(generator)
     began = time.perf_counter()
     answers = list(assistant.ask_stream(ANCHOR_ZH))
     assert time.perf_counter() - began < 5
@@ -292,7 +276,7 @@ def test_silent_server_times_out_into_the_fallback(seeds_assistant):
     try:
         generator = OpenAICompatibleGenerator(base_url=f"http://127.0.0.1:{server.getsockname()[1]}/v1", timeout=2)
         began = time.perf_counter()
-        answer = _llm_assistant(seeds_assistant, generator).ask(ANCHOR_ZH)
+        answer = seeds_assistant.with_generator(generator).ask(ANCHOR_ZH)
         assert time.perf_counter() - began < 6
         assert answer.backend == "extractive" and "within 2 s" in answer.notice
     finally:
@@ -339,10 +323,10 @@ def test_http_errors_and_non_streaming_servers(seeds_assistant):
     base = f"http://127.0.0.1:{server.server_address[1]}/v1"
     try:
         question = "北工大和北控集团代表签订了什么合同？先导区"
-        wrong = _llm_assistant(seeds_assistant, OpenAICompatibleGenerator(base_url=base, api_key="wrong", timeout=5))
+        wrong = seeds_assistant.with_generator(OpenAICompatibleGenerator(base_url=base, api_key="wrong", timeout=5))
         answer = wrong.ask(question)
         assert answer.backend == "extractive" and "HTTP 401" in answer.notice and "Incorrect API key" in answer.notice
-        right = _llm_assistant(seeds_assistant, OpenAICompatibleGenerator(base_url=base, api_key="right", timeout=5))
+        right = seeds_assistant.with_generator(OpenAICompatibleGenerator(base_url=base, api_key="right", timeout=5))
         answer = right.ask(question)
         assert answer.backend == "openai", answer
         assert answer.text == "北工大、北控集团代表签订先导区合同[1]。"
@@ -398,7 +382,7 @@ def local_generator():
 
 @pytest.fixture(scope="session")
 def local_assistant(seeds_assistant, local_generator):
-    return _llm_assistant(seeds_assistant, local_generator)
+    return seeds_assistant.with_generator(local_generator)
 
 
 @pytest.mark.slow
@@ -466,7 +450,7 @@ def test_openai_compatible_backend_against_a_real_llama_cpp_server(seeds_assista
 
     with llama_server(model_path(), threads=2, n_ctx=2048, log_path=tmp_path / "server.log") as base_url:
         generator = OpenAICompatibleGenerator(base_url=base_url, model="qwen", timeout=120)
-        assistant = _llm_assistant(seeds_assistant, generator)
+        assistant = seeds_assistant.with_generator(generator)
         answer = assistant.ask(ANCHOR_ZH)
     assert answer.backend == "openai", (answer.notice, (tmp_path / "server.log").read_text()[-2000:])
     for fact in FACTS[ANCHOR_ZH]:
