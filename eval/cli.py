@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "baseline":  # the baseline is the extractive configuration's
             cmd.add_argument("--llm", default="extractive", help="answer backend (default: extractive, whatever RAG_LLM says)")
         if name == "run":
+            cmd.add_argument("--suite", help="evaluate suites instead: seeds, cmrc, drcd, xquad-en-zh, xquad-zh-en, a comma list, or all")
+            cmd.add_argument("--sample", default="full", choices=("full", "gate", "calib", "check"), help="with --suite: which questions (gate: the fixed ~120 of CI)")
+            cmd.add_argument("--write-baseline", metavar="WHY", help="with --suite and --sample gate: rewrite eval/suite_baseline.json")
             cmd.add_argument("--no-peer", action="store_true", help="skip the LlamaIndex peer")
             cmd.add_argument("--gate", action="store_true", help="exit 1 if a metric regressed against the baseline")
         if name == "baseline":
@@ -37,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--scales", default="1000,10000,100000", help="synthetic index sizes in chunks")
     bench.add_argument("--budget", type=float, default=1800, help="seconds the scaling part may take")
     bench.add_argument("--no-llm", action="store_true", help="skip the local LLM and web app memory figures")
+    calib = sub.add_parser("calibrate", help="fit the answerability model on the suites' calib halves, report the check halves")
+    calib.add_argument("--suite", default="all", help="suites (comma list or all)")
+    calib.add_argument("--sample", default="full", choices=("full", "gate"), help="questions per suite")
+    calib.add_argument("--cache", type=Path, help="JSON file of collected features: reused when it exists")
+    ver = sub.add_parser("verifier", help="precision and recall of rag.verify on true and near-miss claims from the suites")
+    ver.add_argument("--suite", default="all", help="suites (comma list or all; seeds has no gold spans and is skipped)")
+    ver.add_argument("--limit", type=int, default=150, help="answerable questions per suite (from the check half)")
     worker = sub.add_parser("scale-worker", help=argparse.SUPPRESS)  # one scaling point, in its own process
     worker.add_argument("action", choices=("build", "measure"))
     worker.add_argument("--dir", type=Path, required=True)
@@ -55,12 +65,38 @@ def main(argv: list[str] | None = None) -> int:
 
         sizes = [int(s) for s in args.scales.split(",") if s]
         return run_bench(args.docs, args.questions, args.out, sizes, args.budget, with_llm=not args.no_llm)
+    if args.command == "calibrate":
+        from .calibrate import main as calibrate
+
+        return calibrate(args.suite, args.sample, args.cache)
+    if args.command == "verifier":
+        from .verifier import main as verifier
+
+        return verifier(args.suite, args.limit)
     if args.command == "scale-worker":
         from .scaling import worker
 
         print(json.dumps(worker(args.action, args.dir, args.chunks, args.questions)))
         return 0
+    if getattr(args, "suite", None):
+        return suite_command(args)
     return run_command(args)
+
+
+def suite_command(args) -> int:
+    """run --suite: each suite's report, a table across them, and the suites' gate."""
+    from .suite_run import gate_failures, run_suites, write_suite_baseline
+
+    reports = run_suites(args.suite, args.sample, args.llm, not args.no_peer, args.out)
+    if args.sample != "gate" or args.llm != "extractive":
+        return 0
+    if args.write_baseline:
+        write_suite_baseline(reports, args.write_baseline)
+        return 0
+    failures = gate_failures(reports)
+    if failures:
+        print("\nregressions against eval/suite_baseline.json:\n" + "\n".join(f"  {line}" for line in failures))
+    return 1 if failures and args.gate else 0
 
 
 def run_command(args) -> int:

@@ -24,6 +24,8 @@ class Question:
     supporting_docs: tuple[str, ...]
     supporting_quotes: tuple[str, ...]
     paraphrase_of: str = ""
+    split: str = ""  # "calib" or "check": which half of a suite (thresholds are fitted on calib)
+    underspecified: bool = False  # names too little to single out a passage (eval/suites.py)
 
 
 def parse_question(row: dict) -> Question:
@@ -38,6 +40,8 @@ def parse_question(row: dict) -> Question:
         supporting_docs=tuple(str(d) for d in row["supporting_docs"]),
         supporting_quotes=tuple(str(q) for q in row["supporting_quotes"]),
         paraphrase_of=str(row.get("paraphrase_of", "")),
+        split=str(row.get("split", "")),
+        underspecified=bool(row.get("underspecified", False)),
     )
 
 

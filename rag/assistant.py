@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Protocol
 
-from .answer import AbstainRule, extractive_answer
+from .answer import AnswerabilityModel, Evidence, extractive_answer
 from .config import Config
 from .errors import RagError
 from .types import Answer, Candidate
@@ -54,7 +54,7 @@ class Assistant:
             generator = make_generator(config)
         self.generator = generator
         self.progress = progress
-        self.abstain_rule = AbstainRule()
+        self.answerability = AnswerabilityModel()
         self._index = None
         self._embedder = None
         self._synced = False
@@ -141,33 +141,26 @@ class Assistant:
         With a streaming generator the sequence is: the extractive Answer; partial Answers
         (`partial=True`) whose text is the model's text so far without its [n] marks (they
         are unverified passage numbers) and whose citations are still the extractive ones,
-        so a sources panel has something to show; then the final, verified Answer. When
-        the extractive answer abstains the generator is not asked. Every Answer's
+        so a sources panel has something to show; then the final, verified Answer. The
+        generator is asked whenever the evidence may hold the answer
+        (`Answer.answerability` >= `AnswerabilityModel.ask_llm_at`), also when the
+        extractive answer abstains, and its own "the documents do not say" counts. Every Answer's
         `timings["retrieve_s"]` is the retrieval time; the LLM's first_token_s is counted
         from the end of retrieval.
         """
-        from .retrieve import Retriever
-
         question = clean_question(question)
-        self.ensure_index()
         began = time.perf_counter()
-        with self._lock:
-            vector = self.embedder.embed_queries([question])[0]
-            retriever = Retriever(self.index, self.embedder)
-            candidates = retriever.retrieve(question, top_k or self.config.top_k, self.config.candidates, vector)
-            sources = sorted({c.chunk.source for c in candidates})
-            sentences = self.index.sentence_vectors(sources)
-            texts = {s: t for s in sources if (t := self.index.document_text(s)) is not None}
-            idf = self.index.bm25().idf
+        evidence = self.gather(question, top_k)
         retrieved = time.perf_counter()
-        answer = extractive_answer(question, vector, candidates, sentences, texts, idf, self.abstain_rule)
+        answer = extractive_answer(evidence, self.answerability)
         answered = time.perf_counter()
         answer.timings = {"retrieve_s": round(retrieved - began, 3), "total_s": round(answered - began, 3)}
         log.debug("answered in %.0f ms", (answered - began) * 1000)
         yield answer
         generator = self.generator
-        if generator is None or answer.abstained:
-            return
+        if generator is None or answer.answerability < self.answerability.ask_llm_at:
+            return  # the evidence cannot hold the answer: no model need read it
+        candidates, texts = evidence.candidates, evidence.texts
         stream = getattr(generator, "generate_stream", None)
         if stream is None:
             final = generator.generate(question, candidates, answer)
@@ -192,6 +185,21 @@ class Assistant:
                 return
         final.timings = {**(final.timings or {}), "retrieve_s": round(retrieved - began, 3)}
         yield final
+
+    def gather(self, question: str, top_k: int | None = None) -> Evidence:
+        """Retrieve for a cleaned question and read what every answerer needs, in one pass."""
+        from .retrieve import Retriever
+
+        self.ensure_index()
+        with self._lock:
+            vector = self.embedder.embed_queries([question])[0]
+            retriever = Retriever(self.index, self.embedder)
+            candidates = retriever.retrieve(question, top_k or self.config.top_k, self.config.candidates, vector)
+            sources = sorted({c.chunk.source for c in candidates})
+            sentences = self.index.sentence_vectors(sources)
+            texts = {s: t for s in sources if (t := self.index.document_text(s)) is not None}
+            idf = self.index.bm25().idf
+        return Evidence(question, vector, candidates, sentences, texts, idf)
 
     # ---- conversations ---------------------------------------------------------------
 

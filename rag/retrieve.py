@@ -88,8 +88,8 @@ def with_other_language(top: list[Candidate], best_other: Candidate | None) -> l
     """Make room for the best chunk in the question's other language.
 
     e5 scores a translation of a passage ~0.1 below the passage itself, so a Chinese
-    question's English evidence (seed 002 is the only one naming Huawei) never ranks
-    among the Chinese chunks; one reserved slot lets the answerer weigh it.
+    question's English evidence (perhaps the only file that names what is asked) never
+    ranks among the Chinese chunks; one reserved slot lets the answerer weigh it.
     """
     if best_other is None or not top or any(c.chunk.lang == best_other.chunk.lang for c in top):
         return top

@@ -15,10 +15,6 @@ _LATIN_RE = re.compile(r"[A-Za-z]")
 _CJK_RUN_RE = re.compile(f"[{CJK}]+")
 _WORD_RE = re.compile(r"[a-z0-9]+(?:[.'’-][a-z0-9]+)*")
 
-# Names jieba does not know. Without them 山河湾谷 splits into 山河/湾谷 and a
-# BM25 match on the whole name is lost.
-CUSTOM_WORDS = ("山河湾谷", "北工大", "北控集团", "焦奥中心", "平乐园", "酒仙桥", "朝阳园", "先导区", "创新区")
-
 EN_STOPWORDS = frozenset(
     """a an the of to in on at by for from with and or but is are was were be been being
     will would shall should can could may might do does did has have had this that these
@@ -47,8 +43,6 @@ def _jieba():
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    for word in CUSTOM_WORDS:
-        jieba.add_word(word)
     jieba.initialize()
     return jieba
 
@@ -139,8 +133,10 @@ def document_tokens(normalized: str) -> list[str]:
     """BM25 tokens: words, plus pinyin of adjacent syllables ("py:shanhe", "py:hewan", ...).
 
     Pinyin pairs come from CJK runs and from Latin words that are pinyin, on both the
-    passage and the question side, so "Shanhewangu", the garbled "Dashan Hewangu" of a
-    machine translation, and 山河湾谷 all meet on the same tokens.
+    passage and the question side, so a place name written in hanzi, its pinyin spelling,
+    and a machine translation that splits it differently all meet on the same tokens. A
+    name jieba does not know is cut into pieces, and the pairs across the pieces still
+    match the whole name.
     """
     return words(normalized) + pinyin_pairs(normalized)
 

@@ -72,3 +72,4 @@ class Answer:
     # context_tokens, prompt_tokens, completion_tokens (LLM answers; see rag.llm).
     timings: dict = field(default_factory=dict)
     partial: bool = False  # an LLM answer still being written: text so far, not yet verified
+    answerability: float | None = None  # P(the documents answer it), from the evidence (rag.answer)

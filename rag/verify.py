@@ -9,9 +9,8 @@ the passages lack. So its [n] marks are treated as hints only:
   kept as they are, uncited and not counted.
 - A claim is *supported* by a passage when every number and every Latin name in it
   occurs in the passage (or in the question), and enough of its key terms do: literally
-  (normalised: simplified script, half-width, lower case), through pinyin (华为 ~ Huawei,
-  山河湾谷 ~ Shanhewangu), or through the name glossary (北控集团 ~ Beijing Enterprises
-  Group). With an embedder, the e5 similarity of the claim and the passage is a second
+  (normalised: simplified script, half-width, lower case) or through pinyin (a name in
+  hanzi ~ its pinyin spelling). With an embedder, the e5 similarity of the claim and the passage is a second
   signal, which is what lets a Chinese claim rest on an English passage.
 - A supported claim keeps the cited passages that support it; when none of them does, it
   is re-pointed to the passage that supports it best. An unsupported claim is dropped
@@ -33,22 +32,6 @@ import numpy as np
 from .answer import ABSTAIN_MESSAGE
 from .text import CJK, detect_language, normalize, pinyin_pairs, split_pinyin, split_sentences, words
 from .types import Citation
-
-# Cross-language names the seeds use. Machine translations garble some (山河湾谷 becomes
-# "Dashan Hewangu" or "Dashan River Valley"; 北工大 becomes "BIT"), so every spelling met
-# is listed. Pinyin covers most other names (华为 ~ Huawei) without an entry here.
-GLOSSARY: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("北控集团", "北京控股集团", "北京控股集团有限公司", "北控"), ("Beijing Enterprises Group", "Beijing Enterprises Holdings", "Beijing Enterprises", "BEG")),
-    (("山河湾谷",), ("Shanhewangu", "Shanhe Wangu", "Dashan Hewangu", "Dashan River Valley", "Shanhe Bay Valley")),
-    (("北京工业大学", "北工大"), ("Beijing University of Technology", "BJUT", "BIT", "Beijing Polytechnic University")),
-    (("阿里巴巴", "阿里"), ("Alibaba",)),
-    (("华为",), ("Huawei",)),
-    (("小米",), ("Xiaomi",)),
-    (("朝阳区", "朝阳"), ("Chaoyang District", "Chaoyang")),
-    (("北京大学", "北大"), ("Peking University", "PKU")),
-    (("中关村",), ("Zhongguancun", "ZGC")),
-    (("科协",), ("Association for Science and Technology", "CAST")),
-)
 
 # Words that carry no claim of their own ("the answer is", "包括以下").
 FILLER = frozenset(
@@ -72,6 +55,9 @@ _NUMBER_WORDS = {
     for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
 }
 _CJK_RE = re.compile(f"[{CJK}]")
+# A clause ends at a sentence end, a comma or semicolon, or a bracket: a role given in
+# parentheses ("(reporter X)") is its own clause.
+_CLAUSE_RE = re.compile(r"[。！？!?；;，,()（）\[\]【】\n]+|(?<=[a-z0-9])\.(?=\s)")
 _LATIN_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _TERMINAL_RE = re.compile(r"[。！？!?.;；…:：]+[”」』\"'）)]*$")
 _ABSTAIN_RE = re.compile(
@@ -91,6 +77,7 @@ COVERAGE_WEAK = 0.3  # enough with SIM_WEAK
 SIM_WEAK = 0.82  # same language, with COVERAGE_WEAK
 SIM_ANCHORED = 0.78  # other language, with a number or name found in the passage
 SIM_STRONG = 0.86  # other language, alone (names and numbers must still check out)
+RELATION_MIN = 0.5  # share of the question's terms (those the passage uses) beside the answer
 
 @dataclass(frozen=True)
 class Passage:
@@ -164,6 +151,7 @@ class _Evidence:
     pinyin: set[str]
     numbers: set[str]
     lang: str
+    clauses: list[tuple[str, set[str]]] = field(default_factory=list)  # (normalised clause, its words)
 
 
 _ZH_DIGITS = {"一": "1", "二": "2", "两": "2", "三": "3", "四": "4", "五": "5", "六": "6", "七": "7", "八": "8", "九": "9", "十": "10"}
@@ -173,14 +161,8 @@ def _evidence(text: str) -> _Evidence:
     norm = normalize(text)
     numbers = set(_NUMBER_RE.findall(norm))
     numbers.update(d for ch, d in _ZH_DIGITS.items() if ch in norm)  # 四大行动 backs "4 actions"
-    return _Evidence(norm, set(words(norm)), set(pinyin_pairs(norm)), numbers, detect_language(text))
-
-
-def _glossary_norm() -> list[tuple[list[str], list[str]]]:
-    return [([normalize(z) for z in zh], [normalize(e) for e in en]) for zh, en in GLOSSARY]
-
-
-_GLOSSARY_NORM = _glossary_norm()
+    clauses = [(piece, set(words(piece))) for piece in _CLAUSE_RE.split(norm) if piece.strip()]
+    return _Evidence(norm, set(words(norm)), set(pinyin_pairs(norm)), numbers, detect_language(text), clauses)
 
 
 def _contains_phrase(norm: str, phrase: str) -> bool:
@@ -189,30 +171,13 @@ def _contains_phrase(norm: str, phrase: str) -> bool:
     return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", norm) is not None
 
 
-def _alias_hits(sentence_norm: str, ev: _Evidence) -> set[str]:
-    """Sentence words that the glossary ties to a name the evidence uses."""
-    hits: set[str] = set()
-    for zh, en in _GLOSSARY_NORM:
-        spellings = zh + en
-        if not any(_contains_phrase(ev.norm, s) for s in spellings):
-            continue
-        for s in spellings:
-            if _contains_phrase(sentence_norm, s):
-                hits.add(s)
-                hits.update(words(s))
-    return hits
-
-
-def _found(term: str, ev: _Evidence, aliases: set[str]) -> bool:
-    """Does the evidence hold this (normalised) term, literally, by pinyin or by glossary?"""
-    if term in aliases:
-        return True
+def _found(term: str, ev: _Evidence) -> bool:
+    """Does the evidence hold this (normalised) term, literally or by pinyin?"""
     if _CJK_RE.search(term):
         if term in ev.norm:
             return True
-        pairs = pinyin_pairs(term)
-        if pairs and set(pairs) <= ev.pinyin:
-            # A CJK name written in pinyin in the evidence: 华为 -> "huawei".
+        if _pinyin_found(pinyin_pairs(term), ev):
+            # A CJK name written in pinyin in the evidence.
             return any(t.isascii() and t.isalpha() for t in ev.tokens)
         return False
     if term in ev.tokens or _contains_phrase(ev.norm, term):
@@ -220,9 +185,15 @@ def _found(term: str, ev: _Evidence, aliases: set[str]) -> bool:
     if _NUMBER_RE.fullmatch(term) or term in _NUMBER_WORDS:
         return _NUMBER_WORDS.get(term, term) in ev.numbers
     syllables = split_pinyin(term)
-    if syllables and len(syllables) >= 2:
-        return set(pinyin_pairs(term)) <= ev.pinyin
-    return False
+    return bool(syllables) and len(syllables) >= 2 and _pinyin_found(pinyin_pairs(term), ev)
+
+
+def _pinyin_found(pairs: list[str], ev: _Evidence) -> bool:
+    """All syllable pairs of a name in the evidence, or all but one of a name of 4+ syllables:
+    a machine translation often cuts a long name at another syllable ("Shanhe Wangu" as
+    "Dashan Hewangu"), which loses the pair across the cut."""
+    missing = len(set(pairs) - ev.pinyin)
+    return bool(pairs) and (missing == 0 or (missing == 1 and len(set(pairs)) >= 3))
 
 
 @dataclass
@@ -271,7 +242,7 @@ def _latin_names(clean: str, lang: str) -> list[str]:
     """Latin words that name something: all of them in a Chinese sentence; in an English one,
     capitalised words that do not open the sentence, and acronyms.
 
-    Against a Chinese passage only the pinyin-like ones (Huawei, Chaoyang) can be checked:
+    Against a Chinese passage only the pinyin-like ones (a company or place name) can be checked:
     "Innovation Zone" or "AI" have no spelling there to look for."""
     found = []
     for i, match in enumerate(_LATIN_WORD_RE.finditer(clean)):
@@ -340,15 +311,41 @@ class _Support:
     coverage: float
 
 
-def _support(claim: _Claim, ev: _Evidence, similarity: float | None) -> _Support:
-    aliases = _alias_hits(claim.norm, ev)
+def _relation_holds(claim: _Claim, ev: _Evidence, question_terms: list[str]) -> bool:
+    """Does the passage say the claim's answer in the question's relation, not in another one?
+
+    "The mayor of the district is He Rui" names a person the passage does name, as its
+    reporter; "海底捞的新任首席执行官是张勇" a person it names as founder. Names and numbers
+    occurring in the passage are not enough: the clauses that hold the claim's answer
+    ("(intern reporter He Rui)", "海底捞创始人张勇表示") must also hold at least
+    RELATION_MIN of the question's terms that the claim repeats (the relation it asserts).
+    Checked only where the passage shares words with that relation (across languages
+    nothing can be compared).
+    """
+    claim_tokens = set(words(claim.norm))
+    relation = [t for t in question_terms if _in(t, claim.norm, claim_tokens)]
+    if not relation or not any(_in(t, ev.norm, ev.tokens) for t in relation):
+        return True
+    answers = [t for t in claim.terms + claim.names + claim.numbers if t not in relation]
+    near = [(clause, tokens) for clause, tokens in ev.clauses if any(_in(t, clause, tokens) for t in answers)]
+    if not near:
+        return True  # the answer is paraphrased or in pinyin: similarity decided
+    beside = sum(any(_in(t, clause, tokens) for clause, tokens in near) for t in relation)
+    return beside >= RELATION_MIN * len(relation)
+
+
+def _in(term: str, norm: str, tokens: set[str]) -> bool:
+    return term in norm if _CJK_RE.search(term) else term in tokens
+
+
+def _support(claim: _Claim, ev: _Evidence, similarity: float | None, question_terms: list[str] = ()) -> _Support:
     numbers_ok = all(n in ev.numbers for n in claim.numbers)
     required = claim.names if ev.lang == "en" else claim.pinyin_names
-    names_ok = all(_found(n, ev, aliases) for n in required)
+    names_ok = all(_found(n, ev) for n in required)
     terms = claim.terms
-    found = [t for t in terms if _found(t, ev, aliases)]
+    found = [t for t in terms if _found(t, ev)]
     coverage = len(found) / len(terms) if terms else 1.0
-    anchored = bool(claim.numbers) or any(t in aliases or t in claim.names or t in _NUMBER_WORDS for t in found)
+    anchored = bool(claim.numbers) or any(t in claim.names or t in _NUMBER_WORDS for t in found)
     sim = similarity if similarity is not None else -1.0
     if detect_language(claim.clean) == ev.lang:
         lexical = coverage >= COVERAGE_STRONG or (coverage >= COVERAGE_WEAK and sim >= SIM_WEAK)
@@ -356,10 +353,12 @@ def _support(claim: _Claim, ev: _Evidence, similarity: float | None) -> _Support
         lexical = coverage >= COVERAGE_STRONG or (anchored and sim >= SIM_ANCHORED) or sim >= SIM_STRONG
         if similarity is None:
             lexical = lexical or (anchored and coverage >= COVERAGE_WEAK)
-    supported = numbers_ok and names_ok and lexical
+    relation_ok = not (numbers_ok and names_ok and lexical) or _relation_holds(claim, ev, question_terms)
+    supported = numbers_ok and names_ok and lexical and relation_ok
     score = coverage + (0.0 if similarity is None else 3 * (similarity - 0.8))
     score -= 0.0 if numbers_ok else 1.0
     score -= 0.0 if names_ok else 1.0
+    score -= 0.0 if relation_ok else 1.0
     return _Support(-1, supported, score, coverage)
 
 
@@ -370,8 +369,7 @@ def _best_span(claim: _Claim, passage: Passage, sims: np.ndarray | None) -> tupl
     evs = [_evidence(passage.text[a - passage.start : b - passage.start]) for a, b in spans]
     hits = []
     for ev in evs:
-        aliases = _alias_hits(claim.norm, ev)
-        hits.append({t for t in terms if (t in ev.numbers if _NUMBER_RE.fullmatch(t) else _found(t, ev, aliases))})
+        hits.append({t for t in terms if (t in ev.numbers if _NUMBER_RE.fullmatch(t) else _found(t, ev))})
     best, best_key = (0, 0), None
     for i in range(len(spans)):
         covered: set[str] = set()
@@ -400,6 +398,7 @@ def verify(answer_text: str, passages: list[Passage], embedder=None, question: s
     if model_abstained(answer_text):
         return Verification(ABSTAIN_MESSAGE, [], 1.0, abstained=True)
     question_ev = _evidence(question)
+    question_terms = _whole_words([t for t in sorted(question_ev.tokens) if t not in FILLER and (len(t) > 1 or not _CJK_RE.match(t))])
     claims = [_analyse(i, raw, question_ev) for i, (raw, _gap) in enumerate(_split(answer_text))]
     gaps = [gap for _raw, gap in _split(answer_text)]
     evidence = [_evidence(p.text) for p in passages]
@@ -431,7 +430,7 @@ def verify(answer_text: str, passages: list[Passage], embedder=None, question: s
         supports = []
         for i, ev in enumerate(evidence):
             sim = None if claim_sims is None else float(claim_sims[claim.index, i])
-            s = _support(claim, ev, sim)
+            s = _support(claim, ev, sim, question_terms)
             s.passage = i
             supports.append(s)
         cited = [by_number[n] for n in dict.fromkeys(claim.marks) if n in by_number]
@@ -446,7 +445,7 @@ def verify(answer_text: str, passages: list[Passage], embedder=None, question: s
                 joined = _evidence("\n".join(passages[s.passage].text for s in pair))
                 sims = [None if claim_sims is None else float(claim_sims[claim.index, s.passage]) for s in pair]
                 sim = None if sims[0] is None else max(sims)
-                if _support(claim, joined, sim).supported:
+                if _support(claim, joined, sim, question_terms).supported:
                     chosen = sorted(s.passage for s in pair)
             if not chosen:
                 result.dropped.append(claim.clean)
