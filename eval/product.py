@@ -59,7 +59,7 @@ def open_assistant(
     return assistant, record_build(index_dir, report, assistant.status()["chunks"])
 
 
-def prune_cached_indexes(keep: Path, spare: int = 2) -> None:
+def prune_cached_indexes(keep: Path, spare: int = 8) -> None:
     """Delete old eval/.index-* folders, keeping `keep` and the `spare` most recent others."""
     import shutil
 

@@ -5,7 +5,7 @@ import functools
 from collections.abc import Set as AbstractSet
 
 from .index import ChunkIndex
-from .text import detect_language, looks_like_injection, normalize, query_tokens
+from .text import char_ngrams, detect_language, looks_like_injection, normalize, query_tokens
 from .types import Candidate, Chunk
 
 # k=60 is the constant from Cormack et al. (2009): it damps the head of each list so a
@@ -22,11 +22,6 @@ def fuse_rrf(rankings: dict[str, list[str]], k: int = RRF_K) -> dict[str, float]
         for rank, cid in enumerate(ranked):
             scores[cid] = scores.get(cid, 0.0) + 1.0 / (k + rank + 1)
     return scores
-
-
-def char_ngrams(text: str, n: int = 3) -> set[str]:
-    text = normalize(text).replace(" ", "")
-    return {text[i : i + n] for i in range(max(1, len(text) - n + 1))}
 
 
 # Orders to an assistant are no evidence; cached per chunk text like the trigrams below.

@@ -75,6 +75,12 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def char_ngrams(text: str, n: int = 3) -> set[str]:
+    """Character n-grams of the normalised text without spaces (near-duplicate and echo tests)."""
+    text = normalize(text).replace(" ", "")
+    return {text[i : i + n] for i in range(max(1, len(text) - n + 1))}
+
+
 def detect_language(text: str) -> str:
     """'zh' when CJK characters outnumber a fifth of the Latin letters, else 'en'."""
     cjk = len(_CJK_RE.findall(text))

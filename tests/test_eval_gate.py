@@ -105,3 +105,27 @@ def test_the_gate_catches_deliberately_broken_retrieval(seeds_assistant, seeds_c
     # Measured: hit@5 0.99 -> 0.90 and quote recall 0.78 -> 0.40. Accuracy barely moves
     # (0.61 -> 0.59): the answerer reads whole files, so one retrieved passage is often enough.
     assert {"hit_at_5", "quote_recall_at_5"} <= failed, failed
+
+
+# ------------------------------------------------------------------ the development suites
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite", ["cmrc", "drcd", "xquad-en-zh", "xquad-zh-en"])
+def test_suite_quality_does_not_regress(suite, tmp_path_factory):
+    """Each public suite's fixed 120-question sample, on a fresh index, against eval/suite_baseline.json."""
+    from rag import Assistant, Config
+
+    from eval.runner import run_eval
+    from eval.suite_run import gate_failures
+    from eval.suites import load_suite
+
+    built = load_suite(suite, tmp_path_factory.mktemp("suites"))
+    questions = built.sample("gate")
+    assert len(questions) == 120 and sum(not q.answerable for q in questions) >= 24
+    config = Config.from_env(llm="extractive").with_(docs_dir=built.docs_dir, index_dir=tmp_path_factory.mktemp("index"))
+    assistant = Assistant(config=config)
+    assistant.ingest()
+    report = run_eval(built.docs_dir, built.docs_dir.parent / "questions.jsonl", questions, with_peer=False, assistant=assistant)
+    failures = gate_failures({suite: report})
+    assert not failures, "suite quality regressed (see eval/README.md):\n" + "\n".join(failures)
