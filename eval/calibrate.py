@@ -31,7 +31,7 @@ def collect(names: list[str], sample: str) -> list[dict]:
         for q in suite.sample(sample):
             evidence = assistant.gather(q.question)
             scored = score_sentences(q.question, evidence.query_vector, evidence.candidates, evidence.sentences, evidence.texts, evidence.idf)
-            usable = scored and not nothing_to_look_for(q.question, evidence.idf)
+            usable = scored and not nothing_to_look_for(q.question, evidence.idf, evidence.languages)
             features = answerability_features(q.question, scored, evidence) if usable else None
             rows.append({"suite": name, "id": q.id, "split": q.split, "answerable": q.answerable, "features": features})
         print(f"{name}: {len(rows)} rows so far", flush=True)
@@ -79,12 +79,12 @@ def choose(rows: list[dict], p: list[float], max_false_refusal: float) -> float:
 
 
 def calibrate(names: list[str], sample: str, cache: Path | None = None) -> dict:
-    if cache and cache.exists():
-        rows = json.loads(cache.read_text())
-    else:
-        rows = collect(names, sample)
-        if cache:
-            cache.write_text(json.dumps(rows))
+    """Collect (or reuse the cache's rows for these suites), fit, choose thresholds, report."""
+    rows = json.loads(cache.read_text()) if cache and cache.exists() else []
+    missing = [n for n in names if n not in {r["suite"] for r in rows}]
+    rows = [r for r in rows if r["suite"] in names] + (collect(missing, sample) if missing else [])
+    if cache:
+        cache.write_text(json.dumps(rows))
     weights, bias = fit(rows)
     model = AnswerabilityModel(weights=tuple(round(float(w), 2) for w in weights), bias=round(bias, 2))
     calib = [r for r in rows if r["split"] == "calib"]

@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             cmd.add_argument("--suite", help="evaluate suites instead: seeds, cmrc, drcd, xquad-en-zh, xquad-zh-en, a comma list, or all")
             cmd.add_argument("--sample", default="full", choices=("full", "gate", "calib", "check"), help="with --suite: which questions (gate: the fixed ~120 of CI)")
+            cmd.add_argument("--limit", type=int, help="with --suite: only the first N questions of the sample (same share unanswerable)")
             cmd.add_argument("--write-baseline", metavar="WHY", help="with --suite and --sample gate: rewrite eval/suite_baseline.json")
             cmd.add_argument("--no-peer", action="store_true", help="skip the LlamaIndex peer")
             cmd.add_argument("--gate", action="store_true", help="exit 1 if a metric regressed against the baseline")
@@ -87,8 +88,8 @@ def suite_command(args) -> int:
     """run --suite: each suite's report, a table across them, and the suites' gate."""
     from .suite_run import gate_failures, run_suites, write_suite_baseline
 
-    reports = run_suites(args.suite, args.sample, args.llm, not args.no_peer, args.out)
-    if args.sample != "gate" or args.llm != "extractive":
+    reports = run_suites(args.suite, args.sample, args.llm, not args.no_peer, args.out, args.limit)
+    if args.sample != "gate" or args.llm != "extractive" or args.limit:
         return 0
     if args.write_baseline:
         write_suite_baseline(reports, args.write_baseline)

@@ -23,13 +23,15 @@ def suite_names(spec: str) -> list[str]:
     return names
 
 
-def run_suites(spec: str, sample: str, llm: str, with_peer: bool, out: Path | None) -> dict[str, dict]:
+def run_suites(spec: str, sample: str, llm: str, with_peer: bool, out: Path | None, limit: int | None = None) -> dict[str, dict]:
     """Evaluate each suite; write <out>/<suite>/report.{md,json}; return {suite: report}."""
     out = out or EVAL_DIR / "reports" / f"{timestamp()}-suites"
     reports = {}
     for name in suite_names(spec):
         suite = load_suite(name)
         questions = suite.sample(sample)
+        if limit:
+            questions = _first(questions, limit)
         report = run_eval(suite.docs_dir, suite.docs_dir.parent / "questions.jsonl", questions, with_peer=with_peer, llm=llm)
         report["suite"] = {"name": name, "sample": sample, **failure_kinds(report, questions)}
         write_report(report, render_markdown(report, questions, None), out / name)
@@ -40,6 +42,14 @@ def run_suites(spec: str, sample: str, llm: str, with_peer: bool, out: Path | No
     (out / "suites.json").write_text(json.dumps({n: summary(r) for n, r in reports.items()}, indent=2) + "\n")
     print("\n" + table + f"\n\nreports: {out}/")
     return reports
+
+
+def _first(questions: list[Question], limit: int) -> list[Question]:
+    """The first `limit` questions, answerable and unanswerable in the sample's proportion."""
+    negatives = [q for q in questions if not q.answerable]
+    keep_negatives = round(limit * len(negatives) / len(questions))
+    chosen = negatives[:keep_negatives] + [q for q in questions if q.answerable][: limit - keep_negatives]
+    return [q for q in questions if q in chosen]
 
 
 def failure_kinds(report: dict, questions: list[Question]) -> dict:

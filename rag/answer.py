@@ -71,6 +71,7 @@ class Evidence:
     sentences: list[tuple[str, int, int, np.ndarray]]
     texts: dict[str, str]
     idf: dict[str, float]
+    languages: frozenset[str] = frozenset({"zh", "en"})  # the languages of the indexed chunks
 
 
 # The answerability features, in the order of AnswerabilityModel.weights.
@@ -90,10 +91,10 @@ class AnswerabilityModel:
     reported on the check halves.
     """
 
-    weights: tuple[float, ...] = (18.9, 20.1, -15.4, 1.2, 2.3, -3.1, 0.4, 6.0)
-    bias: float = -16.6
-    answer_at: float = 0.5  # the extractive answerer answers at or above this
-    ask_llm_at: float = 0.3  # an LLM backend is asked at or above this (it may still say no)
+    weights: tuple[float, ...] = (18.32, 10.56, 11.36, 6.98, 0.87, -2.9, 0.13, 3.5)
+    bias: float = -18.55
+    answer_at: float = 0.61  # the extractive answerer answers at or above this
+    ask_llm_at: float = 0.37  # an LLM backend is asked at or above this (it may still say no)
 
     def probability(self, features: dict[str, float]) -> float:
         z = self.bias + sum(w * features[name] for w, name in zip(self.weights, FEATURES))
@@ -286,18 +287,20 @@ def unknown_share(question: str, vocabulary: dict[str, float]) -> float:
     return sum(1 for t in tokens if t not in vocabulary) / len(tokens)
 
 
-def nothing_to_look_for(question: str, idf: dict[str, float]) -> bool:
+def nothing_to_look_for(question: str, idf: dict[str, float], languages: frozenset[str] = frozenset({"zh", "en"})) -> bool:
     """True when the question is only links, markup, code, symbols or stopwords, or uses no term the documents do.
 
     The nearest sentence to "<script>alert(1)</script>" is still some sentence, and its
     similarity says little; such a question names nothing a document could state. A
     question in a script the tokeniser does not read (Russian) has no terms either, so it
-    is left to the similarity rule.
+    is left to the similarity rule. Nor does the vocabulary speak for a question in a
+    language no document is written in (`languages`: those of the indexed chunks): an
+    English question over Chinese files shares no word with them and may still be answered.
     """
     text = prose(question)
     tokens = [t for t in query_tokens(normalize(text)) if len(t) > 1 or not t.isascii() or t.isdigit()]
     if tokens:
-        return not any(t in idf for t in tokens)
+        return detect_language(text) in languages and not any(t in idf for t in tokens)
     return not unread_letters(text)
 
 
@@ -324,7 +327,7 @@ def answerability_features(question: str, scored: list[ScoredSentence], evidence
 
 def answerability(question: str, scored: list[ScoredSentence], evidence: Evidence, model: AnswerabilityModel) -> float:
     """P(the documents answer the question); 0 when there is nothing to look for."""
-    if not scored or nothing_to_look_for(question, evidence.idf):
+    if not scored or nothing_to_look_for(question, evidence.idf, evidence.languages):
         return 0.0
     return model.probability(answerability_features(question, scored, evidence))
 

@@ -199,7 +199,8 @@ class Assistant:
             sentences = self.index.sentence_vectors(sources)
             texts = {s: t for s in sources if (t := self.index.document_text(s)) is not None}
             idf = self.index.bm25().idf
-        return Evidence(question, vector, candidates, sentences, texts, idf)
+            languages = frozenset(lang for lang in ("zh", "en") if self.index.has_language(lang))
+        return Evidence(question, vector, candidates, sentences, texts, idf, languages)
 
     # ---- conversations ---------------------------------------------------------------
 
