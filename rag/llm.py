@@ -387,6 +387,16 @@ class LLMGenerator:
         """The whole reply to a chat, not streamed (raises LLMUnavailable)."""
         return "".join(self._stream_chat(messages, max_tokens))
 
+    def warm_up(self) -> None:
+        """Read each language's fixed prompt prefix (rules + example) once, so that the
+        first questions pay only for their passages (llama.cpp keeps the states in RAM)."""
+        for question in ("问题？", "Question?"):
+            try:
+                self.complete(build_messages(question, []), 1)
+            except LLMUnavailable as exc:
+                log.warning("warming up the model failed: %s", exc)
+                return
+
     def rewrite_question(self, history: list[dict], followup: str) -> str | None:
         """A standalone version of a follow-up question, or None if the model fails."""
         try:
@@ -592,16 +602,6 @@ class LocalLlamaGenerator(LLMGenerator):
                         raise
                     self._failure = None
         return self._server
-
-    def warm_up(self) -> None:
-        """Read each language's fixed prompt prefix (rules + example) once, so that the
-        first questions pay only for their passages (llama.cpp keeps the states in RAM)."""
-        for question in ("问题？", "Question?"):
-            try:
-                self.complete(build_messages(question, []), 1)
-            except LLMUnavailable as exc:
-                log.warning("warming up the local model failed: %s", exc)
-                return
 
     def close(self) -> None:
         """Stop llama.cpp's loop and free the model's memory."""
