@@ -76,8 +76,8 @@ Rules:
 # Its names and numbers are made up: the library knows no particular corpus.
 EXAMPLE_ZH = (
     "<passages>\n[1] 园区于2019年开园。\n\n"
-    "[2] The park will bring in companies such as Lenovo, Baidu and Northwind Holdings, next to a university lab.\n</passages>\n\n问题：哪些公司将进入园区？",
-    "Lenovo、Baidu 和 Northwind Holdings 等公司将进入园区[2]。",
+    "[2] The park will bring in companies such as Shanghai Northwind Holdings, Lenovo and Baidu, next to a university lab.\n</passages>\n\n问题：哪些公司将进入园区？",
+    "Shanghai Northwind Holdings、Lenovo 和 Baidu 等公司将进入园区[2]。",
 )
 EXAMPLE_EN = (
     "<passages>\n[1] The park opened in 2019.\n\n"
