@@ -287,14 +287,17 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
         yield "", messages, history, turns, render.sources_placeholder("Searching… / 正在检索…")
         answer = evidence = None
         expect_llm = backend != "extractive" and generator is not None
+        shown: tuple = (None, None)  # the cards last rendered: partial answers reuse them
         try:
             for answer in _stream_answers(assistant, question, history, int(top_k), backend):
                 if evidence is None:
                     evidence = answer  # the extractive answer comes first and stays as the evidence
                 content, cards = render_turn(answer, evidence, expect_llm, turn)
-                sources = render.source_cards_html(cards, assistant.document_text, turn) if cards else (
-                    render.sources_placeholder("No sources: the documents do not answer this question. / 文档中没有找到答案。")
-                )
+                if cards is not shown[0]:
+                    shown = (cards, render.source_cards_html(cards, assistant.document_text, turn) if cards else (
+                        render.sources_placeholder("No sources: the documents do not answer this question. / 文档中没有找到答案。")
+                    ))
+                sources = shown[1]
                 messages[index] = {"role": "assistant", "content": content}
                 turns[str(index)] = sources
                 yield "", messages, history, turns, sources
