@@ -37,10 +37,13 @@ models: $(STAMP)
 llm: $(STAMP)
 	$(BIN)/python -m rag.local_model
 
-# The previous runtime, compiled (~15 min on 2 cores, once): `make bench` then measures it
-# beside xllamacpp. Not part of any other target.
+# The previous runtime, compiled (~15 min on 2 quiet cores): `make bench` then measures it
+# beside xllamacpp. Not part of any other target. Its default native build died with
+# SIGILL in decode on this kind of VM (the CPU advertises AMX/AVX-512), so it targets AVX2;
+# --no-cache-dir keeps pip from reusing a native wheel it built earlier.
 llama-cpp-python: $(STAMP)
-	$(BIN)/pip install --progress-bar on -e '.[llama-cpp-python]'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DLLAVA_BUILD=OFF" \
+	  $(BIN)/pip install --no-cache-dir --progress-bar on -e '.[llama-cpp-python]'
 
 index: setup
 	$(BIN)/rag ingest seeds
