@@ -173,13 +173,13 @@ def render_turn(answer, evidence, expect_llm: bool, turn: int) -> tuple[str, lis
         return render.ABSTAIN_TEXT + notice + backend_line(answer), []
     if answer.partial:
         head = render.md_escape(answer.text) + " ▌"
-        return head + _evidence_md(evidence.text, evidence.citations, turn), evidence.citations
+        return head + _evidence_md(evidence.text, evidence.citations, turn, folded=True), evidence.citations
     if answer.backend != "extractive":  # the model's verified answer
         text, cards = merge_evidence(answer, evidence)
         head = render.answer_markdown(answer.text, [c.n for c in answer.citations], turn)
         if answer.notice:
             head += f"\n\n*{render.md_escape(answer.notice)}*"
-        return head + backend_line(answer) + _evidence_md(text, cards, turn), cards
+        return head + backend_line(answer) + _evidence_md(text, cards, turn, folded=True), cards
     if answer is evidence and expect_llm:  # the model has not written anything yet
         return WRITING + _evidence_md(answer.text, answer.citations, turn), answer.citations
     body = render.answer_markdown(answer.text, [c.n for c in answer.citations], turn)
@@ -188,8 +188,16 @@ def render_turn(answer, evidence, expect_llm: bool, turn: int) -> tuple[str, lis
     return body + backend_line(answer), answer.citations
 
 
-def _evidence_md(text: str, citations, turn: int) -> str:
-    return EVIDENCE_HEAD + render.answer_markdown(text, [c.n for c in citations], turn)
+def _evidence_md(text: str, citations, turn: int, folded: bool = False) -> str:
+    """The quoted evidence under the answer; folded (one click away, and highlighted in the
+    source cards) once the model writes, so its answer stays in view as the chat scrolls."""
+    quotes = render.answer_markdown(text, [c.n for c in citations], turn)
+    if not folded:
+        return EVIDENCE_HEAD + quotes
+    return (
+        f"\n\n<details><summary><b>Evidence · 原文证据</b> ({len(citations)} quoted passages; click to show)</summary>"
+        f"\n\n{quotes}\n\n</details>"
+    )
 
 
 def backend_line(answer) -> str:
