@@ -338,7 +338,7 @@ def bench_rows(b: dict) -> list[list[str]]:
                      ok=ttft["p50"] <= TARGETS["llm_first_token_seconds"]),
                 _row(f"{name}: full answer p50", f"{total['p50']:.1f} s (p95 {total['p95']:.1f} s; model load {r['load_s']:.1f} s)",
                      "<= 40 s", ok=total["p50"] <= TARGETS["llm_total_seconds"]),
-                _row(f"{name}: prompt / generation tokens/s", f"{s_['prompt_tokens_per_s']} / {s_['tokens_per_s']} "
+                _row(f"{name}: prompt / generation tokens/s", f"{s_['prompt_tokens_per_s'] or '-'} / {s_['tokens_per_s'] or '-'} "
                      f"(process peak RSS {r['peak_rss_mb']:.0f} MB)", ""),
             ]
     if "skipped" in app:
