@@ -320,6 +320,11 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
             messages[index] = {"role": "assistant", "content": text}
             yield "", messages, history, turns, render.sources_placeholder("No sources.")
             return
+        if answer is not None and answer is evidence and expect_llm:
+            # The stream ended without the model (the assistant chose not to ask it): the
+            # quotes are the answer, so drop the "writing" line.
+            content, _cards = render_turn(answer, evidence, False, turn)
+            messages[index] = {"role": "assistant", "content": content}
         if answer is not None:
             history += [
                 {"role": "user", "content": question},
