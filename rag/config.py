@@ -30,9 +30,12 @@ class Config:
     chunk_overlap: int = 40
     top_k: int = 6
     candidates: int = 20  # per retriever, before fusion
-    # Answer backend: "extractive" (quotes only), "local" (llama.cpp on the bundled
-    # GGUF) or "openai" (any OpenAI-compatible /chat/completions server).
-    llm: str = "extractive"
+    # Answer backend: "local" (llama.cpp on the bundled GGUF; the default), "extractive"
+    # (quotes only, no model) or "openai" (any OpenAI-compatible /chat/completions server).
+    llm: str = "local"
+    # local: which llama.cpp binding runs the GGUF. "xllamacpp" ships prebuilt wheels;
+    # "llama-cpp-python" compiles for ~15 min on install and was no faster here (README).
+    llm_runtime: str = "xllamacpp"
     llm_model_path: Path | None = None  # local: a GGUF to use instead of the bundled one
     llm_base_url: str = "http://127.0.0.1:8000/v1"  # openai: the server's /v1 URL
     llm_model: str = ""  # openai: the model name the server knows
@@ -67,6 +70,12 @@ class Config:
             values["llm"] = str(values["llm"]).strip().lower()
             if values["llm"] not in LLM_BACKENDS:
                 raise ConfigError(f"RAG_LLM={values['llm']!r} is not valid: choose one of {', '.join(LLM_BACKENDS)}")
+        if "llm_runtime" in values:
+            values["llm_runtime"] = str(values["llm_runtime"]).strip().lower()
+            if values["llm_runtime"] not in LLM_RUNTIMES:
+                raise ConfigError(
+                    f"RAG_LLM_RUNTIME={values['llm_runtime']!r} is not valid: choose one of {', '.join(LLM_RUNTIMES)}"
+                )
         return cls(**values)
 
     def with_(self, **changes) -> "Config":
@@ -74,6 +83,7 @@ class Config:
 
 
 LLM_BACKENDS = ("extractive", "local", "openai")
+LLM_RUNTIMES = ("xllamacpp", "llama-cpp-python")
 
 _ENV_FIELDS = (
     ("max_file_mb", "RAG_MAX_FILE_MB", float),
@@ -85,6 +95,7 @@ _ENV_FIELDS = (
     ("chunk_tokens", "RAG_CHUNK_TOKENS", int),
     ("chunk_overlap", "RAG_CHUNK_OVERLAP", int),
     ("llm", "RAG_LLM", str),
+    ("llm_runtime", "RAG_LLM_RUNTIME", str),
     ("llm_model_path", "RAG_LLM_MODEL_PATH", Path),
     ("llm_base_url", "RAG_LLM_BASE_URL", str),
     ("llm_model", "RAG_LLM_MODEL", str),

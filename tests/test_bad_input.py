@@ -33,7 +33,7 @@ ANCHOR = "Which companies will join the Shanhewangu innovation zone?"
 def _env(**extra: str) -> dict[str, str]:
     """The test's environment for a `python -m rag` child, without settings that change its behaviour."""
     env = {k: v for k, v in os.environ.items() if k not in ("RAG_CHROMA_URL", "RAG_LLM")}
-    env.update(PYTHONUNBUFFERED="1", **extra)
+    env.update(PYTHONUNBUFFERED="1", RAG_LLM="extractive", **extra)  # the LLM is the default now
     return env
 
 

@@ -94,7 +94,7 @@ def test_a_second_machine_sees_the_same_index(server, shared, tmp_path, embedder
     assert sorted(second.index.chunks.get(include=[])["ids"]) == sorted(first.index.chunks.get(include=[])["ids"])
     assert signature(second.ask(ANCHOR)) == signature(first.ask(ANCHOR))
     # ... and so does another process.
-    env = {k: v for k, v in os.environ.items() if k != "RAG_LLM"}
+    env = dict(os.environ, RAG_LLM="extractive")  # the LLM is the default now
     env.update(RAG_CHROMA_URL=server.url)
     proc = subprocess.run(
         [sys.executable, "-m", "rag", "--index", str(tmp_path / "index-c"), "docs", "--docs", str(docs)],

@@ -124,6 +124,7 @@ class UiServer(ServerProcess):
             RAG_UI_HOST="127.0.0.1",
             RAG_UI_PORT=str(port),
             RAG_UI_CONCURRENCY=str(REQUESTS),  # all 20 requests in flight at once
+            RAG_LLM="extractive",  # the LLM is the default now; this test is about the quotes
             PYTHONUNBUFFERED="1",
             GRADIO_ANALYTICS_ENABLED="False",
         )

@@ -140,8 +140,8 @@ class Progress:
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RAG_CHROMA_URL", "RAG_LLM")}
-    env["PYTHONUNBUFFERED"] = "1"
+    env = {k: v for k, v in os.environ.items() if k != "RAG_CHROMA_URL"}
+    env.update(PYTHONUNBUFFERED="1", RAG_LLM="extractive")  # the LLM is the default now
     return env
 
 

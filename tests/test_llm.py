@@ -1,5 +1,6 @@
 """LLM answers: citation verification on literal strings, follow-ups, fallbacks, and the real
-Qwen2.5-Coder-1.5B GGUF through llama.cpp directly and through a real llama_cpp.server."""
+Qwen2.5-Coder-1.5B GGUF through llama.cpp in process (xllamacpp) and through llama.cpp's
+own HTTP server."""
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ from rag import Answer, Config, ConfigError
 from rag.answer import ABSTAIN_MESSAGE
 from rag.local_model import free_port
 from rag.llm import (
+    LlamaCppPythonGenerator,
     LocalLlamaGenerator,
     OpenAICompatibleGenerator,
     build_messages,
@@ -21,11 +23,15 @@ from rag.llm import (
     condense_by_rule,
     estimate_tokens,
     looks_like_followup,
+    merge_evidence,
+    question_script,
+    to_question_script,
 )
 from rag.text import normalize, split_sentences
 from rag.verify import Passage, model_abstained, strip_marks, verify, verify_citations
 
 ANCHOR_ZH = "哪些企业将入驻山河湾谷创新区？"
+ANCHOR_TW = "哪些企業將入駐山河灣谷創新區？"
 ACTIONS_ZH = "北京高校科协联盟重点开展哪四大行动？"
 ENVOYS_EN = "How many industry envoys did Beijing have by the end of 2023?"
 UNANSWERABLE_ZH = "聂祚仁今年多大年纪？"
@@ -204,6 +210,69 @@ def test_llm_config_from_env(monkeypatch):
     monkeypatch.setenv("RAG_LLM", "gpt")
     with pytest.raises(ConfigError, match="RAG_LLM"):
         Config.from_env()
+
+
+def test_the_local_llm_is_the_default_backend_and_extractive_one_setting_away(monkeypatch, tmp_path):
+    from rag import Assistant
+
+    monkeypatch.delenv("RAG_LLM", raising=False)
+    monkeypatch.delenv("RAG_LLM_RUNTIME", raising=False)
+    config = Config.from_env(docs_dir=tmp_path, index_dir=tmp_path / "index")
+    assert (config.llm, config.llm_runtime) == ("local", "xllamacpp")
+    generator = Assistant(config=config).generator
+    assert isinstance(generator, LocalLlamaGenerator) and generator.runtime == "xllamacpp" and not generator.loaded
+    monkeypatch.setenv("RAG_LLM_RUNTIME", "llama-cpp-python")
+    assert isinstance(Assistant(config=Config.from_env(index_dir=tmp_path / "index")).generator, LlamaCppPythonGenerator)
+    monkeypatch.setenv("RAG_LLM", "extractive")
+    assert Assistant(config=Config.from_env(index_dir=tmp_path / "index")).generator is None
+    monkeypatch.setenv("RAG_LLM_RUNTIME", "vllm")
+    with pytest.raises(ConfigError, match="RAG_LLM_RUNTIME"):
+        Config.from_env()
+
+
+def test_prompts_know_no_corpus():
+    import rag.llm as llm
+
+    prompts = llm.SYSTEM_ZH + llm.SYSTEM_EN + "".join(llm.EXAMPLE_ZH + llm.EXAMPLE_EN) + (llm.__doc__ or "")
+    prompts += "".join(f.__doc__ or "" for f in vars(llm).values() if callable(f))
+    for seed_word in ("山河湾谷", "北控", "北工大", "Shanhewangu", "Hewangu", "Huawei", "华为", "Beijing Enterprises"):
+        assert seed_word not in prompts, seed_word
+
+
+def test_a_traditional_question_gets_traditional_characters():
+    assert question_script(ANCHOR_TW) == "traditional"
+    assert question_script(ANCHOR_ZH) is None and question_script("Which companies?") is None
+    assert to_question_script("北控集团、华为、小米等企业将入驻创新区[1]。", "traditional") == "北控集團、華為、小米等企業將入駐創新區[1]。"
+    assert to_question_script("华为", None) == "华为"
+
+
+def test_evidence_is_renumbered_after_the_answer_citations():
+    from rag import Citation
+
+    def cite(n, source, start, end):
+        return Citation(n=n, source=source, title="", quote="x" * (end - start), start=start, end=end, score=1.0)
+
+    answer = Answer(question="q", text="A [1]. B [2].", citations=[cite(1, "a.txt", 10, 50), cite(2, "b.txt", 0, 20)], backend="local")
+    evidence = Answer(question="q", text="Quote one. [1] Quote two. [2]", citations=[cite(1, "c.txt", 0, 9), cite(2, "a.txt", 20, 40)])
+    text, citations = merge_evidence(answer, evidence)
+    assert text == "Quote one. [3] Quote two. [1]"  # a.txt 20-40 lies inside the answer's [1]
+    assert [(c.n, c.source) for c in citations] == [(1, "a.txt"), (2, "b.txt"), (3, "c.txt")]
+
+
+@pytest.mark.parametrize("problem", ["missing", "not a gguf"])
+def test_an_unusable_model_falls_back_to_the_quotes_with_a_notice_saying_how_to_fix_it(seeds_assistant, tmp_path, problem):
+    path = tmp_path / "model.gguf"
+    if problem == "not a gguf":
+        path.write_bytes(b"GGUF" + bytes(range(256)) * 64)  # a real file llama.cpp cannot read
+    generator = LocalLlamaGenerator(seeds_assistant.config.with_(llm="local", llm_model_path=path))
+    assistant = seeds_assistant.with_generator(generator)
+    answers = list(assistant.ask_stream(ANCHOR_ZH))
+    evidence, final = answers[0], answers[-1]
+    assert len(answers) == 2 and final.backend == "extractive" and not final.abstained
+    assert final.text == evidence.text and final.citations == evidence.citations
+    assert "\n" not in final.notice and "showing the quoted sentences" in final.notice
+    assert ("does not exist" if problem == "missing" else "could not load") in final.notice, final.notice
+    assert "make llm" in final.notice and "RAG_LLM=extractive" in final.notice
 
 
 # ---- the model file -------------------------------------------------------------------------
@@ -445,7 +514,26 @@ def test_local_model_rewrites_a_followup(local_assistant):
 
 
 @pytest.mark.slow
+def test_by_default_ask_writes_a_direct_answer_in_the_question_script(seeds_copy, seeds_assistant, monkeypatch):
+    from rag import Assistant
+
+    monkeypatch.delenv("RAG_LLM", raising=False)  # the library's own default, not the suite's pin
+    assistant = Assistant(seeds_copy, seeds_assistant.config.index_dir)
+    answer = assistant.ask(ANCHOR_TW)
+    assert answer.backend == "local" and not answer.notice, answer
+    for company in (("北控", "Beijing Enterprises", "Enterprises"), ("華為", "Huawei"), ("小米", "Xiaomi"), ("阿里", "Alibaba")):
+        assert any(name.lower() in answer.text.lower() for name in company), (company, answer.text)
+    assert "大學" not in answer.text and "大学" not in answer.text, answer.text  # a university is no company
+    chinese = re.sub(r"[^\u4e00-\u9fff]", "", answer.text)
+    assert to_question_script(chinese, "traditional") == chinese, answer.text  # nothing left in simplified
+    _check_grounded_answer(assistant, answer, 0.6)
+    assistant.generator.close()
+    RESULTS[ANCHOR_TW] = (answer.text, answer.grounded, answer.timings)
+
+
+@pytest.mark.slow
 def test_openai_compatible_backend_against_a_real_llama_cpp_server(seeds_assistant, tmp_path):
+    """llama.cpp's own HTTP server (xllamacpp, `python -m rag.local_model --serve`)."""
     from rag.local_model import llama_server, model_path
 
     with llama_server(model_path(), threads=2, n_ctx=2048, log_path=tmp_path / "server.log") as base_url:

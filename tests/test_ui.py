@@ -107,6 +107,31 @@ def test_answer_markdown_escapes_and_links_only_real_citations():
     assert "](javascript" not in md
 
 
+def test_a_turn_shows_the_evidence_at_once_and_the_model_answer_above_it():
+    from rag import Answer, Citation
+    from ui.app import WRITING, render_turn
+
+    def cite(n, source, start):
+        return Citation(n=n, source=source, title="", quote="q", start=start, end=start + 10, score=1.0)
+
+    evidence = Answer(question="q", text="Quoted one. [1] Quoted two. [2]", citations=[cite(1, "a.txt", 0), cite(2, "b.txt", 50)])
+    first, cards = render_turn(evidence, evidence, True, 3)
+    assert first.startswith(WRITING) and "Evidence" in first and "Quoted two" in first and cards == evidence.citations
+    partial = Answer(question="q", text="Lumen and Quill will join", citations=evidence.citations, backend="local", partial=True)
+    streaming, _ = render_turn(partial, evidence, True, 3)
+    assert streaming.index("Lumen and Quill") < streaming.index("Evidence") and "Quoted one" in streaming
+    final = Answer(question="q", text="Lumen and Quill will join [1].", citations=[cite(1, "b.txt", 52)], backend="local")
+    done, cards = render_turn(final, evidence, True, 3)
+    assert done.index("Lumen and Quill") < done.index("Answer by the local LLM") < done.index("Evidence")
+    assert [(c.n, c.source) for c in cards] == [(1, "b.txt"), (2, "a.txt")]  # the evidence's b.txt quote is the answer's [1]
+    assert "Quoted one" in done and 'href="#rag-src-3-2"' in done.split("Evidence")[1]
+    failed = Answer(question="q", text=evidence.text, citations=evidence.citations, notice="The local model did not answer (x); To fix: y.")
+    fallback, cards = render_turn(failed, evidence, True, 3)
+    assert fallback.startswith("⚠ *The local model did not answer") and "Quoted one" in fallback and cards == evidence.citations
+    quotes_only, _ = render_turn(evidence, evidence, False, 3)
+    assert "extractive backend" in quotes_only and WRITING not in quotes_only
+
+
 # ---- corpus operations on a real Assistant (small corpus, real model) -----------------
 
 

