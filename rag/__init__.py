@@ -1,7 +1,7 @@
 """Offline bilingual (Chinese/English) question answering over a folder of documents.
 
     from rag import ask, Assistant
-    ask("哪些企业将入驻山河湾谷创新区？").citations
+    ask("这份报告提到了哪些公司？").citations
 
 Importing rag is cheap: chromadb and the models load on first use.
 """

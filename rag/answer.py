@@ -144,7 +144,7 @@ _INTERROGATIVE_RE = re.compile(r"哪|什么|什麼|谁|誰|多少|几|幾|吗|�
 
 
 def restates(sentence: str, question: str) -> bool:
-    """True for a sentence that asks the question again ("关于哪些企业将入驻…，请注意…").
+    """True for a sentence that asks the question again ("关于哪些公司将参与…，请注意…").
 
     It scores highest on both similarity and coverage yet answers nothing, which is how a
     document that echoes users' questions would push the real evidence out.

@@ -207,7 +207,7 @@ class Assistant:
     def condense(self, messages: list[dict]) -> str:
         """The last user message as a standalone question.
 
-        A follow-up (short, or opening with a pronoun or connective: "那阿里呢？", "and
+        A follow-up (short, or opening with a pronoun or connective: "那另一家呢？", "and
         when was it signed?") is rewritten from the conversation: by the LLM when the
         generator can (`rewrite_question`, at most 40 new tokens), else by prepending the
         previous user question's key terms. Anything else passes through unchanged.

@@ -136,7 +136,7 @@ def words(normalized: str) -> list[str]:
 
 
 def document_tokens(normalized: str) -> list[str]:
-    """BM25 tokens: words, plus pinyin of adjacent syllables ("py:shanhe", "py:hewan", ...).
+    """BM25 tokens: words, plus pinyin of adjacent syllables ("py:xihu", "py:hulong", ...).
 
     Pinyin pairs come from CJK runs and from Latin words that are pinyin, on both the
     passage and the question side, so a place name written in hanzi, its pinyin spelling,
@@ -185,7 +185,7 @@ def _pinyin_syllables() -> frozenset[str]:
 
 @lru_cache(maxsize=4096)
 def split_pinyin(word: str) -> tuple[str, ...] | None:
-    """Split a Latin word into pinyin syllables ('shanhewangu' -> shan he wan gu), else None.
+    """Split a Latin word into pinyin syllables ('xihulongjing' -> xi hu long jing), else None.
 
     Prefers the split with the fewest syllables, so 'xian' stays one syllable.
     """

@@ -193,8 +193,8 @@ def _found(term: str, ev: _Evidence) -> bool:
 
 def _pinyin_found(pairs: list[str], ev: _Evidence) -> bool:
     """All syllable pairs of a name in the evidence, or all but one of a name of 4+ syllables:
-    a machine translation often cuts a long name at another syllable ("Shanhe Wangu" as
-    "Dashan Hewangu"), which loses the pair across the cut."""
+    a machine translation often cuts a long name at another syllable ("Xihu Longjing" as
+    "Xi Hulongjing"), which loses the pair across the cut."""
     missing = len(set(pairs) - ev.pinyin)
     return bool(pairs) and (missing == 0 or (missing == 1 and len(set(pairs)) >= 3))
 
@@ -297,7 +297,7 @@ def _analyse(index: int, raw: str, question_ev: _Evidence) -> _Claim:
     # keep the whole word only, or the parts of one name would count as several terms.
     claim.terms = _whole_words(terms)
     if not claim.terms and marks:
-        # A cited sentence in the question's own words ("是的，北工大签订了先导区合同[1]"):
+        # A cited sentence in the question's own words ("是的，两家公司签订了合作协议[1]"):
         # check all its words rather than take it for filler.
         claim.terms = _whole_words([t for t in dict.fromkeys(words(claim.norm)) if t not in FILLER and len(t) > 1])
     claim.names = [t for t in dict.fromkeys(_latin_names(clean, lang)) if t not in question_words]
@@ -317,10 +317,10 @@ class _Support:
 def _relation_holds(claim: _Claim, ev: _Evidence, question_terms: list[str]) -> bool:
     """Does the passage say the claim's answer in the question's relation, not in another one?
 
-    "The mayor of the district is He Rui" names a person the passage does name, as its
+    "The mayor of the district is Li Ming" names a person the passage does name, as its
     reporter; "海底捞的新任首席执行官是张勇" a person it names as founder. Names and numbers
     occurring in the passage are not enough: the clauses that hold the claim's answer
-    ("(intern reporter He Rui)", "海底捞创始人张勇表示") must also hold at least
+    ("(intern reporter Li Ming)", "海底捞创始人张勇表示") must also hold at least
     RELATION_MIN of the question's terms that the claim repeats (the relation it asserts).
     Checked only where the passage shares words with that relation (across languages
     nothing can be compared).
