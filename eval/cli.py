@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--scales", default="1000,10000,100000", help="synthetic index sizes in chunks")
     bench.add_argument("--budget", type=float, default=1800, help="seconds the scaling part may take")
     bench.add_argument("--no-llm", action="store_true", help="skip the local LLM and web app memory figures")
+    bench.add_argument("--ingest-only", action="store_true", help="only the ingest figures (seeds and the generated folder)")
+    bench.add_argument("--files", type=int, default=2000, help="files in the generated mixed folder (0: seeds only)")
     worker = sub.add_parser("scale-worker", help=argparse.SUPPRESS)  # one scaling point, in its own process
     worker.add_argument("action", choices=("build", "measure"))
     worker.add_argument("--dir", type=Path, required=True)
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         from .bench import run_bench
 
         sizes = [int(s) for s in args.scales.split(",") if s]
-        return run_bench(args.docs, args.questions, args.out, sizes, args.budget, with_llm=not args.no_llm)
+        return run_bench(args.docs, args.questions, args.out, sizes, args.budget, with_llm=not args.no_llm,
+                         folder_files=args.files, ingest_only=args.ingest_only)
     if args.command == "scale-worker":
         from .scaling import worker
 

@@ -159,7 +159,7 @@ class _Parsed:
 
     @property
     def texts(self) -> list[str]:
-        """What goes through the model: each sentence once, then the title."""
+        """What goes through the model (texts_to_embed)."""
         return [self.doc.text[s:e] for s, e in self.spans] + ([self.title] if self.title else [])
 
     @property
@@ -221,10 +221,19 @@ def _read_and_chunk(config: Config, root: Path, path: Path, was_indexed: bool) -
             raise IngestError(f"{source}: no text left after cleaning")
     except IngestError as exc:
         return _Unreadable(source, exc, was_indexed)
-    # Only the sentences (and the title) go through the model; each chunk's vector is pooled
-    # from its sentences', so the text is embedded once instead of twice (see pool_chunk_vectors).
-    title = doc.title if doc.title and any(doc.title not in c.text for c in chunks) else ""
-    return _Parsed(doc, chunks, split_sentences(doc.text), title, was_indexed)
+    return _Parsed(doc, chunks, split_sentences(doc.text), _title_to_embed(doc, chunks), was_indexed)
+
+
+def _title_to_embed(doc: Document, chunks: list[Chunk]) -> str:
+    """The title, when some chunk does not contain it (pool_chunk_vectors adds it there), else ""."""
+    return doc.title if doc.title and any(doc.title not in c.text for c in chunks) else ""
+
+
+def texts_to_embed(doc: Document, chunks: list[Chunk]) -> list[str]:
+    """What ingest runs through the model for one file: each sentence once, then the title if
+    some chunk lacks it. Chunk vectors are pooled from these (see pool_chunk_vectors), so the
+    text is embedded once instead of twice."""
+    return [doc.text[s:e] for s, e in split_sentences(doc.text)] + [t for t in [_title_to_embed(doc, chunks)] if t]
 
 
 def _skip(writer: "_BackgroundWriter", report: IngestReport, unreadable: _Unreadable) -> None:
