@@ -63,19 +63,18 @@ def measure_ingest(docs_dir: Path, index_dir: Path, embedder=None):
     warm_up_pipeline(assistant)
     start_up = time.perf_counter() - began
     texts, characters = embedded_texts(docs_dir, assistant.config)
-    tokens = assistant.embedder.count_passage_tokens(texts)
     sample = ceiling_sample(texts)
     before = _encode_seconds(assistant.embedder, sample)
     load = os.getloadavg()[0]
     report = assistant.ingest()
     load = round((load + os.getloadavg()[0]) / 2, 2)
     engine_rate = assistant.embedder.count_passage_tokens(sample) / ((before + _encode_seconds(assistant.embedder, sample)) / 2)
-    return assistant, ingest_figures(report, tokens, characters, engine_rate, start_up, load)
+    return assistant, ingest_figures(report, characters, engine_rate, start_up, load)
 
 
-def ingest_figures(report, tokens: int, characters: int, engine_rate: float, start_up: float, load: float) -> dict:
+def ingest_figures(report, characters: int, engine_rate: float, start_up: float, load: float) -> dict:
     """Rates of one ingest against the engine's, and where its seconds went."""
-    seconds = report.seconds
+    seconds, tokens = report.seconds, report.embedded_tokens
     files = len(report.added) + len(report.updated)
     steps = {name: round(value, 2) for name, value in report.timings.items()}
     main_thread = report.embed_seconds + sum(v for k, v in report.timings.items() if "overlapped" not in k)

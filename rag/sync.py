@@ -36,7 +36,7 @@ class IngestReport:
     chunks: int = 0  # chunks embedded in this run
     sentences: int = 0
     embedded_texts: int = 0  # sentences and titles that went through the model
-    embedded_characters: int = 0
+    embedded_tokens: int = 0  # as the model counts them, prefix and special tokens included
     seconds: float = 0.0
     embed_seconds: float = 0.0  # inside the embedding model
     # Seconds by step: scan, waiting for the parser, waiting for Chroma, bm25; and the busy
@@ -279,7 +279,7 @@ class _SentenceBatcher:
         vectors = self._embedder.embed_passages(self._texts[:n], batch_size=n)
         self._report.embed_seconds += time.perf_counter() - began
         self._report.embedded_texts += n
-        self._report.embedded_characters += sum(map(len, self._texts[:n]))
+        self._report.embedded_tokens += self._embedder.count_passage_tokens(self._texts[:n])  # ~0.1% of encoding
         del self._texts[:n]
         self._vectors = vectors if not len(self._vectors) else np.concatenate([self._vectors, vectors])
         done = []
@@ -303,6 +303,7 @@ class _BackgroundWriter:
 
     def __init__(self, index: ChunkIndex, report: IngestReport, bar) -> None:
         self._index, self._report, self._bar = index, report, bar
+        self._began = time.perf_counter()
 
     def __enter__(self) -> "_BackgroundWriter":
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-index-writer")
@@ -342,7 +343,11 @@ class _BackgroundWriter:
                 self._index.delete_file(item if isinstance(item, str) else item.doc.source)
         self._index.add_files([_rows(parsed) for parsed in files])
         self._report.timings["writing (overlapped)"] += time.perf_counter() - began
+        self._bar.set_postfix(chunks=self._report.chunks, tokens_per_s=round(self._tokens_per_second()), refresh=False)
         self._bar.update(len(files))
+
+    def _tokens_per_second(self) -> float:
+        return self._report.embedded_tokens / max(time.perf_counter() - self._began, 1e-9)
 
     def __exit__(self, exc_type, *exc_info) -> None:
         try:
