@@ -160,7 +160,7 @@ class _Parsed:
     @property
     def texts(self) -> list[str]:
         """What goes through the model (texts_to_embed)."""
-        return [self.doc.text[s:e] for s, e in self.spans] + ([self.title] if self.title else [])
+        return _embedded_texts(self.doc, self.spans, self.title)
 
     @property
     def text_count(self) -> int:
@@ -233,7 +233,11 @@ def texts_to_embed(doc: Document, chunks: list[Chunk]) -> list[str]:
     """What ingest runs through the model for one file: each sentence once, then the title if
     some chunk lacks it. Chunk vectors are pooled from these (see pool_chunk_vectors), so the
     text is embedded once instead of twice."""
-    return [doc.text[s:e] for s, e in split_sentences(doc.text)] + [t for t in [_title_to_embed(doc, chunks)] if t]
+    return _embedded_texts(doc, split_sentences(doc.text), _title_to_embed(doc, chunks))
+
+
+def _embedded_texts(doc: Document, spans: list[tuple[int, int]], title: str) -> list[str]:
+    return [doc.text[s:e] for s, e in spans] + ([title] if title else [])
 
 
 def _skip(writer: "_BackgroundWriter", report: IngestReport, unreadable: _Unreadable) -> None:
@@ -246,9 +250,10 @@ def _skip(writer: "_BackgroundWriter", report: IngestReport, unreadable: _Unread
     log.warning("skipped %s: %s", source, unreadable.error)
 
 
-# Texts (sentences and titles, ~30 engine tokens each) per engine call. Files are cut across
-# calls, so each call is full whatever the file sizes. See eval/README.md for the curve of
-# tokens/s against batch size this was chosen from.
+# Texts (sentences and titles, ~30 engine tokens each) per engine call; files are cut across
+# calls, so every call is full whatever the file sizes. The engine's tokens/s hardly moves
+# with the batch (python -m eval.engine_curve, eval/README.md): 256 keeps its forward passes
+# well under their 16k-token cap and a write, and the progress bar, every few seconds.
 EMBED_BATCH = 256
 
 
