@@ -38,13 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--budget", type=float, default=1800, help="seconds the scaling part may take")
     bench.add_argument("--no-llm", action="store_true", help="skip the local LLM and web app memory figures")
     bench.add_argument("--ingest-only", action="store_true", help="only the ingest figures (seeds and the generated folder)")
-    bench.add_argument("--files", type=int, default=2000, help="files in the generated mixed folder (0: seeds only)")
+    bench.add_argument("--files", type=_file_count, default=2000, help="files in the generated mixed folder (0: seeds only)")
     worker = sub.add_parser("scale-worker", help=argparse.SUPPRESS)  # one scaling point, in its own process
     worker.add_argument("action", choices=("build", "measure"))
     worker.add_argument("--dir", type=Path, required=True)
     worker.add_argument("--chunks", type=int, default=0)
     worker.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
     return parser
+
+
+def _file_count(text: str) -> int:
+    """--files: a whole number from 0 up (argparse turns the ValueError into a usage error)."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 DATASETS = Path(os.environ.get("RAG_DATASETS_DIR", "/work/shared/datasets"))
-FOLDER_VERSION = 1  # bump when the files written change
+FOLDER_VERSION = 2  # bump when the files written change (2: XQuAD titles with spaces)
 DOCX_EVERY = 50  # one file in fifty is a .docx ("a few")
 
 
@@ -41,7 +41,7 @@ def _cmrc(path: Path) -> Iterator[tuple[str, str, str, str]]:
 def _squad(path: Path, name: str, lang: str) -> Iterator[tuple[str, str, str, str]]:
     for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
         for paragraph in article["paragraphs"]:
-            yield name, lang, article["title"], paragraph["context"]
+            yield name, lang, article["title"].replace("_", " "), paragraph["context"]  # XQuAD's are "Super_Bowl_50"
 
 
 def _round_robin(*sources: Iterator) -> Iterator:
@@ -53,6 +53,8 @@ def _round_robin(*sources: Iterator) -> Iterator:
 
 def mixed_folder(cache_dir: Path, files: int = 2000, datasets: Path = DATASETS) -> Path:
     """The folder of `files` files, built on first use (atomically: a killed build is redone)."""
+    if files < 1:
+        raise ValueError(f"a folder of {files} files makes no sense; ask for 1 or more")
     target = Path(cache_dir) / "bench" / f"mixed-{files}-v{FOLDER_VERSION}"
     if target.is_dir():
         return target
