@@ -26,7 +26,6 @@ from .text import (
 from .types import Answer, Candidate, Chunk, Citation
 
 
-
 @dataclass(frozen=True)
 class SentenceWeights:
     """How a sentence's score is made: similarity, question terms, answer type, file rank.
