@@ -238,7 +238,7 @@ def looks_like_injection(text: str) -> bool:
     return bool(spans) and orders >= INJECTION_SHARE * len(spans)
 
 
-# What a question may carry that is not prose: links, markup, template placeholders, SQL
+# What a question may carry that is not prose: links, markup, template placeholders, file paths, SQL
 # and code. None of it names anything a document could state, so a "question" made only
 # of it has no terms to answer and the answerer abstains instead of quoting a near miss.
 _NON_PROSE_RE = re.compile(
@@ -246,6 +246,7 @@ _NON_PROSE_RE = re.compile(
     r"|<[^<>]*>"  # tags, and "<y>" placeholders
     r"|\b[a-z][a-z0-9+.-]*://\S*|\bwww\.\S+"  # links
     r"|\{\{.*?\}\}|\{%.*?%\}|\$\{.*?\}"  # template placeholders
+    r"|(?<![\w.])(?:\.\.?/|~/|/)[\w./-]*"  # file paths ("../../etc/passwd", "/usr/bin"); "1/3" is no path
     r"|\b(select\s.*?\sfrom|drop\s+(table|database)|insert\s+into|delete\s+from|union\s+(all\s+)?select)\s+\S+",
     re.IGNORECASE | re.DOTALL,
 )
