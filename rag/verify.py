@@ -322,9 +322,11 @@ def _relation_holds(claim: _Claim, ev: _Evidence, question_terms: list[str]) -> 
     occurring in the passage are not enough: the clauses that hold the claim's answer
     ("(intern reporter Li Ming)", "海底捞创始人张勇表示") must also hold at least
     RELATION_MIN of the question's terms that the claim repeats (the relation it asserts).
-    Checked only where the passage shares words with that relation (across languages
-    nothing can be compared).
+    Checked only where claim and passage share a language and the passage uses some of
+    those terms (a number alone would make a translation look unrelated).
     """
+    if detect_language(claim.clean) != ev.lang:
+        return True  # an English claim's words cannot be looked for in a Chinese passage
     claim_tokens = set(words(claim.norm))
     relation = [t for t in question_terms if _in(t, claim.norm, claim_tokens)]
     if not relation or not any(_in(t, ev.norm, ev.tokens) for t in relation):
