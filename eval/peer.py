@@ -126,7 +126,7 @@ class Peer:
 
 def build_peer(docs_dir: Path, config: Config | None = None, persist_dir: Path | None = None) -> Peer:
     """Read, split, embed and index the docs the LlamaIndex way (model loaded before timing)."""
-    from rag.embeddings import resolve_model_path
+    from rag.e5_convert import resolve_model_path
 
     # SimpleDirectoryReader warns that llama-index-readers-file (PDF, docx...) is missing; .txt needs none.
     logging.getLogger("llama_index.core.readers.file.base").setLevel(logging.ERROR)

@@ -16,7 +16,6 @@ RAG_WHEEL_DIR names a folder to look in before downloading (wheels saved earlier
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import logging
 import os
@@ -178,69 +177,6 @@ def _sha256_file(path: Path, progress: bool, desc: str) -> str:
             digest.update(block)
             bar.update(len(block))
     return digest.hexdigest()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on `host` that nothing listens on now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def llama_server(
-    model: Path | None = None,
-    host: str = "127.0.0.1",
-    port: int | None = None,
-    threads: int = 2,
-    n_ctx: int = 2048,
-    ready_timeout: float = 180.0,
-    log_path: Path | None = None,
-):
-    """Run llama.cpp's own server (xllamacpp, `--serve` below) on the GGUF in a child process;
-    yields its /v1 base URL once /v1/models answers.
-
-    The OpenAI-compatible route to the same model: what the tests and the benchmark
-    use, and a way to serve the bundled model to other tools.
-    """
-    import time
-
-    import httpx
-
-    model = model or ensure_model(progress=False)
-    port = port or free_port(host)
-    cmd = [
-        sys.executable, "-m", "rag.local_model", "--serve", "--model", str(model), "--host", host, "--port", str(port),
-        "--threads", str(threads), "--ctx", str(n_ctx),
-    ]
-    out = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://{host}:{port}/v1"
-    try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if proc.poll() is not None:
-                raise ModelError(f"the llama.cpp server exited with code {proc.returncode}" + (f"; see {log_path}" if log_path else ""))
-            try:
-                if httpx.get(f"{base}/models", timeout=2.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise ModelError(f"the llama.cpp server did not answer on {base} within {ready_timeout:.0f} s")
-            time.sleep(0.5)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if log_path:
-            out.close()
 
 
 def serve(model: Path, host: str, port: int, threads: int, n_ctx: int) -> None:

@@ -1,4 +1,4 @@
-"""Servers the end-to-end tests start: `chroma run` and `python -m ui`, each a real process.
+"""Servers the end-to-end tests start: `chroma run`, `python -m ui`, llama.cpp's server; each a real process.
 
 One helper for all of them: a free port, the process in its own group (so a SIGTERM reaches
 its workers too), its output collected for failure messages, a wait that gives up as soon
@@ -6,16 +6,19 @@ as the process dies, and a stop that cannot leave it running.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from rag.local_model import free_port  # noqa: F401  (the server tests import it from here)
+from rag.errors import ModelError
+from rag.local_model import ensure_model
 
 
 def answers_http(url: str) -> bool:
@@ -70,3 +73,63 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on `host` that nothing listens on now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def llama_server(
+    model: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    threads: int = 2,
+    n_ctx: int = 2048,
+    ready_timeout: float = 180.0,
+    log_path: Path | None = None,
+):
+    """Run llama.cpp's own server (xllamacpp, `--serve` below) on the GGUF in a child process;
+    yields its /v1 base URL once /v1/models answers.
+
+    The OpenAI-compatible route to the same model, as another tool would reach it.
+    """
+    import httpx
+
+    model = model or ensure_model(progress=False)
+    port = port or free_port(host)
+    cmd = [
+        sys.executable, "-m", "rag.local_model", "--serve", "--model", str(model), "--host", host, "--port", str(port),
+        "--threads", str(threads), "--ctx", str(n_ctx),
+    ]
+    out = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://{host}:{port}/v1"
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if proc.poll() is not None:
+                raise ModelError(f"the llama.cpp server exited with code {proc.returncode}" + (f"; see {log_path}" if log_path else ""))
+            try:
+                if httpx.get(f"{base}/models", timeout=2.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise ModelError(f"the llama.cpp server did not answer on {base} within {ready_timeout:.0f} s")
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if log_path:
+            out.close()

