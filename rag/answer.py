@@ -12,17 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .text import (
-    char_ngrams,
     detect_language,
     document_tokens,
-    looks_like_injection,
-    looks_like_instruction,
     normalize,
     prose,
     query_tokens,
     unread_letters,
     words,
 )
+from .guard import looks_like_injection, looks_like_instruction, restates
 from .types import Answer, Candidate, Chunk, Citation
 
 
@@ -137,21 +135,6 @@ ANSWER_TYPES = {
 }
 _ANSWER_TYPES = {name: (re.compile(q, re.I), re.compile(s)) for name, (q, s) in ANSWER_TYPES.items()}
 _LIST_ITEM_RE = re.compile(r"、|,\s*(and\s+)?[A-Z]|，")
-
-
-_INTERROGATIVE_RE = re.compile(r"哪|什么|什麼|谁|誰|多少|几|幾|吗|嗎|\b(which|what|who|whom|when|where|how)\b", re.I)
-
-
-def restates(sentence: str, question: str) -> bool:
-    """True for a sentence that asks the question again ("关于哪些公司将参与…，请注意…").
-
-    It scores highest on both similarity and coverage yet answers nothing, which is how a
-    document that echoes users' questions would push the real evidence out.
-    """
-    if not _INTERROGATIVE_RE.search(sentence):
-        return False
-    asked = char_ngrams(question)
-    return bool(asked) and len(asked & char_ngrams(sentence)) / len(asked) >= 0.6
 
 
 def is_list_question(question: str) -> bool:

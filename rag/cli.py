@@ -6,7 +6,6 @@ import json
 import logging
 import sys
 from dataclasses import asdict
-from pathlib import Path
 
 from .config import Config
 from .errors import RagError
@@ -26,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="answer a question with cited passages")
     ask.add_argument("question")
     ask.add_argument("--docs", help="documents folder (default: RAG_DOCS_DIR or seeds/)")
-    ask.add_argument("--top-k", type=int, help="passages to consider (default: RAG_TOP_K or 5)")
+    ask.add_argument("--top-k", type=int, help="passages to consider (default: RAG_TOP_K or 6)")
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
     ask.add_argument(
         "--llm",
@@ -64,7 +63,7 @@ def _run(args) -> int:
     docs = getattr(args, "docs", None)
     config = Config.from_env(index_dir=args.index, docs_dir=docs, llm=getattr(args, "llm", None))
     if args.command == "prepare":
-        from .embeddings import resolve_model_path
+        from .e5_convert import resolve_model_path
 
         print(resolve_model_path(config))
         return 0

@@ -5,7 +5,8 @@ import functools
 from collections.abc import Set as AbstractSet
 
 from .index import ChunkIndex
-from .text import char_ngrams, detect_language, looks_like_injection, normalize, query_tokens
+from .guard import looks_like_injection
+from .text import char_ngrams, detect_language, normalize, query_tokens
 from .types import Candidate, Chunk
 
 # k=60 is the constant from Cormack et al. (2009): it damps the head of each list so a
@@ -25,7 +26,6 @@ def fuse_rrf(rankings: dict[str, list[str]], k: int = RRF_K) -> dict[str, float]
 
 
 # Orders to an assistant are no evidence; cached per chunk text like the trigrams below.
-_is_injection = functools.lru_cache(maxsize=4096)(looks_like_injection)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -126,7 +126,7 @@ class Retriever:
                 dense_similarity=similarity.get(cid),
             )
             for cid in order
-            if cid in chunks and not _is_injection(chunks[cid].text)
+            if cid in chunks and not looks_like_injection(chunks[cid].text)
         ]
         best_other = _first_evidence(other, chunks)
         if best_other is None and other:
@@ -158,6 +158,6 @@ class Retriever:
 def _first_evidence(hits: list[tuple[str, float]], chunks: dict[str, Chunk]) -> Candidate | None:
     """The first hit that exists and is not a page of orders to an assistant."""
     for cid, similarity in hits:
-        if cid in chunks and not _is_injection(chunks[cid].text):
+        if cid in chunks and not looks_like_injection(chunks[cid].text):
             return Candidate(chunk=chunks[cid], score=0.0, dense_similarity=similarity)
     return None

@@ -10,7 +10,7 @@ import unicodedata
 from functools import lru_cache
 
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_CJK_RE = re.compile(f"[{CJK}]")
+CJK_RE = re.compile(f"[{CJK}]")  # one CJK ideograph: the only definition in rag/
 _LATIN_RE = re.compile(r"[A-Za-z]")
 _CJK_RUN_RE = re.compile(f"[{CJK}]+")
 _WORD_RE = re.compile(r"[a-z0-9]+(?:[.'’-][a-z0-9]+)*")
@@ -49,7 +49,7 @@ def _jieba():
 
 def to_simplified(text: str) -> str:
     """Traditional -> simplified Chinese (opencc t2s); other scripts pass through."""
-    if not _CJK_RE.search(text):
+    if not CJK_RE.search(text):
         return text
     return _t2s().convert(text)
 
@@ -83,7 +83,7 @@ def char_ngrams(text: str, n: int = 3) -> set[str]:
 
 def detect_language(text: str) -> str:
     """'zh' when CJK characters outnumber a fifth of the Latin letters, else 'en'."""
-    cjk = len(_CJK_RE.findall(text))
+    cjk = len(CJK_RE.findall(text))
     latin = len(_LATIN_RE.findall(text))
     if cjk == 0 and latin == 0:
         return "en"
@@ -128,7 +128,7 @@ def words(normalized: str) -> list[str]:
     for piece in re.split(f"([{CJK}]+)", normalized):
         if not piece:
             continue
-        if _CJK_RE.match(piece):
+        if CJK_RE.match(piece):
             tokens.extend(w for w in _jieba().cut_for_search(piece) if w not in ZH_STOPWORDS)
         else:
             tokens.extend(w for w in _WORD_RE.findall(piece) if w not in EN_STOPWORDS)
@@ -157,7 +157,7 @@ def pinyin_pairs(normalized: str) -> list[str]:
     tokens = []
     for match in re.finditer(f"[{CJK}]+|[a-z]+", normalized):
         piece = match.group(0)
-        syllables = _pinyin(piece) if _CJK_RE.match(piece) else split_pinyin(piece)
+        syllables = _pinyin(piece) if CJK_RE.match(piece) else split_pinyin(piece)
         if syllables and len(syllables) >= 2:
             tokens.extend("py:" + a + b for a, b in zip(syllables, syllables[1:]))
     return tokens
@@ -206,38 +206,6 @@ def split_pinyin(word: str) -> tuple[str, ...] | None:
     return best[n]
 
 
-# Sentences that address an AI assistant rather than state a fact: "ignore previous
-# instructions", fake system prompts, "answer only X". Documents are data; such a
-# sentence is never evidence, so neither the answerer nor the LLM prompt takes it.
-_INSTRUCTION_RE = re.compile(
-    r"ignore (all |any )?(the )?(previous|prior|above|earlier) (instructions|prompts?|messages?)"
-    r"|disregard (all |the )?(previous|prior|above)|system prompt|developer mode|you are now|"
-    r"(reply|respond|answer) (only )?(with )?[\"'“]?[A-Z]{4,}|</?\s*(passages?|system|assistant|user)\s*>|"
-    r"\b(system|assistant)\s*:|"
-    r"忽略(之前|以上|先前|前面|上述)?的?(所有|全部)?(指令|指示|提示|说明|要求)|系统提示|系統提示|"
-    r"(只|仅|僅)(回答|回复|回覆|输出|輸出)|你现在(是|必须)|你現在(是|必須)|"
-    r"\bcite \[\d+\]|(引用|标注|標註)\s*\[\d+\]",
-    re.IGNORECASE,
-)
-
-# A file in which this share of the sentences give orders to an assistant is a payload,
-# not a source: its headings and its echoes of the question only exist to be quoted next
-# to the orders. A news story that quotes one injection stays far below it.
-INJECTION_SHARE = 0.25
-
-
-def looks_like_instruction(text: str) -> bool:
-    """True for a sentence that gives orders to an assistant (a prompt injection)."""
-    return bool(_INSTRUCTION_RE.search(text))
-
-
-def looks_like_injection(text: str) -> bool:
-    """True for a document whose sentences largely address an assistant: none of it is evidence."""
-    spans = split_sentences(text)
-    orders = sum(looks_like_instruction(text[a:b]) for a, b in spans)
-    return bool(spans) and orders >= INJECTION_SHARE * len(spans)
-
-
 # What a question may carry that is not prose: links, markup, template placeholders, file paths, SQL
 # and code. None of it names anything a document could state, so a "question" made only
 # of it has no terms to answer and the answerer abstains instead of quoting a near miss.
@@ -263,4 +231,4 @@ def prose(text: str) -> str:
 
 def unread_letters(text: str) -> bool:
     """True when the text has letters of a script that `words` does not read (Cyrillic, Arabic, accented Latin)."""
-    return any(ch.isalpha() and not ch.isascii() and not _CJK_RE.match(ch) for ch in text)
+    return any(ch.isalpha() and not ch.isascii() and not CJK_RE.match(ch) for ch in text)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .answer import ABSTAIN_MESSAGE
-from .text import CJK, detect_language, normalize, pinyin_pairs, split_pinyin, split_sentences, words
+from .text import CJK_RE, detect_language, normalize, pinyin_pairs, split_pinyin, split_sentences, words
 from .types import Citation
 
 # Words that carry no claim of their own ("the answer is", "包括以下").
@@ -54,7 +54,6 @@ _NUMBER_WORDS = {
     w: str(i)
     for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
 }
-_CJK_RE = re.compile(f"[{CJK}]")
 # A clause ends at a sentence end or a bracket: a role given in parentheses ("(reporter
 # X)") is its own clause. Commas do not end one. Measured on true and near-miss claims
 # from the CMRC check half (python -m eval verifier): no check keeps 1.00 of the true
@@ -169,14 +168,14 @@ def _evidence(text: str) -> _Evidence:
 
 
 def _contains_phrase(norm: str, phrase: str) -> bool:
-    if _CJK_RE.search(phrase):
+    if CJK_RE.search(phrase):
         return phrase in norm
     return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", norm) is not None
 
 
 def _found(term: str, ev: _Evidence) -> bool:
     """Does the evidence hold this (normalised) term, literally or by pinyin?"""
-    if _CJK_RE.search(term):
+    if CJK_RE.search(term):
         if term in ev.norm:
             return True
         if _pinyin_found(pinyin_pairs(term), ev):
@@ -287,7 +286,7 @@ def _analyse(index: int, raw: str, question_ev: _Evidence) -> _Claim:
             if _NUMBER_WORDS.get(tok, tok) not in question_ev.numbers:
                 terms.append(tok)
             continue
-        if _CJK_RE.search(tok):
+        if CJK_RE.search(tok):
             if len(tok) < 2 or tok in question_ev.norm:
                 continue
         elif len(tok) < 2:
@@ -340,7 +339,7 @@ def _relation_holds(claim: _Claim, ev: _Evidence, question_terms: list[str]) -> 
 
 
 def _in(term: str, norm: str, tokens: set[str]) -> bool:
-    return term in norm if _CJK_RE.search(term) else term in tokens
+    return term in norm if CJK_RE.search(term) else term in tokens
 
 
 def _support(claim: _Claim, ev: _Evidence, similarity: float | None, question_terms: list[str] = ()) -> _Support:
@@ -403,7 +402,7 @@ def verify(answer_text: str, passages: list[Passage], embedder=None, question: s
     if model_abstained(answer_text):
         return Verification(ABSTAIN_MESSAGE, [], 1.0, abstained=True)
     question_ev = _evidence(question)
-    question_terms = _whole_words([t for t in sorted(question_ev.tokens) if t not in FILLER and (len(t) > 1 or not _CJK_RE.match(t))])
+    question_terms = _whole_words([t for t in sorted(question_ev.tokens) if t not in FILLER and (len(t) > 1 or not CJK_RE.match(t))])
     claims = [_analyse(i, raw, question_ev) for i, (raw, _gap) in enumerate(_split(answer_text))]
     gaps = [gap for _raw, gap in _split(answer_text)]
     evidence = [_evidence(p.text) for p in passages]

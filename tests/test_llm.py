@@ -13,16 +13,15 @@ import pytest
 
 from rag import Answer, Config, ConfigError
 from rag.answer import ABSTAIN_MESSAGE
-from rag.local_model import free_port
+from rag.conversation import condense_by_rule, looks_like_followup
+from _servers import free_port, llama_server
 from rag.llm import (
     LlamaCppPythonGenerator,
     LocalLlamaGenerator,
     OpenAICompatibleGenerator,
     build_messages,
     build_passages,
-    condense_by_rule,
     estimate_tokens,
-    looks_like_followup,
     merge_evidence,
     question_script,
     to_question_script,
@@ -534,7 +533,7 @@ def test_by_default_ask_writes_a_direct_answer_in_the_question_script(seeds_copy
 @pytest.mark.slow
 def test_openai_compatible_backend_against_a_real_llama_cpp_server(seeds_assistant, tmp_path):
     """llama.cpp's own HTTP server (xllamacpp, `python -m rag.local_model --serve`)."""
-    from rag.local_model import llama_server, model_path
+    from rag.local_model import model_path
 
     with llama_server(model_path(), threads=2, n_ctx=2048, log_path=tmp_path / "server.log") as base_url:
         generator = OpenAICompatibleGenerator(base_url=base_url, model="qwen", timeout=120)

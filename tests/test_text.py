@@ -1,11 +1,10 @@
 """Pure units on literal strings: no models, no index."""
 from rag.chunking import chunk_document, count_tokens
+from rag.guard import looks_like_injection, looks_like_instruction
 from rag.retrieve import fuse_rrf, near_duplicate
 from rag.text import (
     detect_language,
     document_tokens,
-    looks_like_injection,
-    looks_like_instruction,
     normalize,
     prose,
     query_tokens,
