@@ -56,9 +56,7 @@ def measure_ingest(docs_dir: Path, index_dir: Path, embedder=None):
     machine's speed drifts by 20-30% within a minute)."""
     from rag import Assistant
 
-    assistant = Assistant(docs_dir, index_dir)
-    if embedder is not None:
-        assistant._embedder = embedder
+    assistant = Assistant(docs_dir, index_dir, embedder=embedder)
     began = time.perf_counter()
     warm_up_pipeline(assistant)
     start_up = time.perf_counter() - began
@@ -137,8 +135,7 @@ def warm_up_pipeline(assistant) -> None:
         docs = Path(tmp, "docs")
         docs.mkdir()
         (docs / "warm.txt").write_text("预热文件：北京的创新区。A warm-up file about an innovation zone.\n", encoding="utf-8")
-        warm = Assistant(docs, Path(tmp, "index"))
-        warm._embedder = assistant.embedder
+        warm = Assistant(docs, Path(tmp, "index"), embedder=assistant.embedder)
         warm.ingest()
 
 
@@ -258,7 +255,6 @@ def measure_app_rss(docs_dir: Path, index_dir: Path, question: str, runtime: str
 
     from gradio_client import Client
 
-    from rag.local_model import free_port
 
     port = free_port()
     env = {**os.environ, "RAG_LLM": "local", "RAG_LLM_RUNTIME": runtime, "RAG_DOCS_DIR": str(docs_dir),
@@ -516,3 +512,12 @@ def measure_the_rest(assistant, docs_dir: Path, index_dir: Path, questions: list
     rest["app"] = measure_app_rss(docs_dir, index_dir, questions[0].question) if with_llm else {"skipped": "--no-llm"}
     rest["scaling"] = measure_scaling(sizes, questions_file, budget)
     return rest
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on `host` that nothing listens on now (for the web app the bench starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]

@@ -5,30 +5,17 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import TYPE_CHECKING, Iterator
 
 from .answer import AnswerabilityModel, Evidence, extractive_answer
 from .config import Config
-from .errors import RagError
+from .conversation import check_messages, clean_question
 from .types import Answer, Candidate
 
+if TYPE_CHECKING:
+    from .llm.base import Generator
+
 log = logging.getLogger(__name__)
-
-MAX_QUESTION_CHARS = 2000  # longer input is cut; e5 reads 512 tokens at most anyway
-
-
-class Generator(Protocol):
-    """Writes an answer from the retrieved passages; the extractive answer is its fallback.
-
-    A generator may also offer `generate_stream(question, candidates, extractive, *,
-    texts, embedder)` yielding text deltas and then its final Answer (rag.llm's do), and
-    `rewrite_question(history, followup)` to condense follow-ups in `chat`.
-    """
-
-    name: str
-
-    def generate(self, question: str, candidates: list[Candidate], extractive: Answer) -> Answer: ...
-
 
 class Assistant:
     """Answers questions over a folder of documents, citing the passages it quotes."""
@@ -39,9 +26,14 @@ class Assistant:
         index_dir: str | Path | None = None,
         config: Config | None = None,
         *,
+        embedder=None,
+        index=None,
         generator: Generator | None = None,
         progress: bool = False,
     ):
+        """Collaborators not passed in are made from `config` on first use: the embedder
+        (rag.embeddings.Embedder), the index (rag.index.ChunkIndex) and, unless the backend
+        is extractive, the generator (rag.llm.make_generator)."""
         config = config or Config.from_env()
         if docs_dir is not None:
             config = config.with_(docs_dir=Path(docs_dir))
@@ -55,10 +47,13 @@ class Assistant:
         self.generator = generator
         self.progress = progress
         self.answerability = AnswerabilityModel()
-        self._index = None
-        self._embedder = None
+        self._index = index
+        self._embedder = embedder
         self._synced = False
-        self._lock = threading.RLock()  # ingest vs. ask within one process
+        # One ingest at a time. Questions take no lock: while an ingest runs they are answered
+        # from the files already written (see `indexing`).
+        self._ingest_lock = threading.RLock()
+        self._indexing = None  # the IngestReport of the ingest under way, updated as it writes
 
     # ---- resources, opened on first use ---------------------------------------------
 
@@ -81,30 +76,51 @@ class Assistant:
     def with_generator(self, generator: Generator | None) -> "Assistant":
         """Another Assistant over this one's index and loaded embedder, answering with
         `generator`: to compare backends without loading the model or syncing again."""
-        other = Assistant(config=self.config, generator=generator, progress=self.progress)
-        other._embedder, other._index, other._synced = self._embedder, self._index, self._synced
+        other = Assistant(
+            config=self.config, embedder=self.embedder, index=self.index, generator=generator, progress=self.progress
+        )
+        other._synced = self._synced
         return other
 
     # ---- ingestion -------------------------------------------------------------------
 
     def ingest(self, progress: bool | None = None):
-        """Bring the index in step with the documents folder; returns an IngestReport."""
-        from .sync import sync_corpus
+        """Bring the index in step with the documents folder; returns an IngestReport.
 
-        with self._lock:
-            report = sync_corpus(self.config, self.index, self.embedder, self.progress if progress is None else progress)
+        Questions asked meanwhile from other threads are answered from the files already
+        written, with a notice saying how far indexing has got (see `indexing`).
+        """
+        return self._sync(progress, answer_meanwhile=True)
+
+    @property
+    def indexing(self):
+        """The IngestReport of an `ingest()` under way (files_done of files_to_index so far), or None."""
+        return self._indexing
+
+    def ensure_index(self) -> None:
+        """Build or update the index once per process, before the first question: questions
+        wait for that first sync, but not for an `ingest()` another thread is running."""
+        if self._synced or self._indexing is not None:
+            return
+        with self._ingest_lock:
+            if not self._synced:  # another thread may have synced while we waited
+                self._sync(None, answer_meanwhile=False)
+
+    def _sync(self, progress: bool | None, answer_meanwhile: bool):
+        from .sync import IngestReport, sync_corpus
+
+        with self._ingest_lock:
+            report = IngestReport()
+            if answer_meanwhile:
+                self._indexing = report
+            try:
+                sync_corpus(self.config, self.index, self.embedder, self.progress if progress is None else progress, report=report)
+            finally:
+                self._indexing = None
             self._synced = True
         for source, reason in report.skipped:
             log.warning("skipped %s: %s", source, reason)
         return report
-
-    def ensure_index(self) -> None:
-        """Build or update the index once per process, before the first question."""
-        if self._synced:
-            return
-        with self._lock:
-            if not self._synced:  # another thread may have synced while we waited
-                self.ingest()
 
     def documents(self) -> list:
         """The indexed files (IndexedFile records), sorted by source."""
@@ -123,10 +139,7 @@ class Assistant:
 
         question = clean_question(question)
         self.ensure_index()
-        with self._lock:
-            return Retriever(self.index, self.embedder).retrieve(
-                question, top_k or self.config.top_k, self.config.candidates
-            )
+        return Retriever(self.index, self.embedder).retrieve(question, top_k or self.config.top_k, self.config.candidates)
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
         """Answer from the documents with cited quotes, or abstain."""
@@ -138,7 +151,7 @@ class Assistant:
     def ask_stream(self, question: str, top_k: int | None = None) -> Iterator[Answer]:
         """Yield the extractive answer at once, then, with an LLM backend, the LLM's as it is written.
 
-        With a streaming generator the sequence is: the extractive Answer; partial Answers
+        With an LLM backend the sequence is: the extractive Answer; partial Answers
         (`partial=True`) whose text is the model's text so far without its [n] marks (they
         are unverified passage numbers) and whose citations are still the extractive ones,
         so a sources panel has something to show; then the final, verified Answer. The
@@ -150,9 +163,10 @@ class Assistant:
         """
         question = clean_question(question)
         began = time.perf_counter()
+        indexing = self._indexing_notice()
         evidence = self.gather(question, top_k)
         retrieved = time.perf_counter()
-        answer = extractive_answer(evidence, self.answerability)
+        answer = _with_notice(extractive_answer(evidence, self.answerability), indexing)
         answered = time.perf_counter()
         answer.timings = {"retrieve_s": round(retrieved - began, 3), "total_s": round(answered - began, 3)}
         log.debug("answered in %.0f ms", (answered - began) * 1000)
@@ -160,46 +174,35 @@ class Assistant:
         generator = self.generator
         if generator is None or answer.answerability < self.answerability.ask_llm_at:
             return  # the evidence cannot hold the answer: no model need read it
-        candidates, texts = evidence.candidates, evidence.texts
-        stream = getattr(generator, "generate_stream", None)
-        if stream is None:
-            final = generator.generate(question, candidates, answer)
-        else:
-            from .verify import strip_marks
-
-            final, text = None, ""
-            for item in stream(question, candidates, answer, texts=texts, embedder=self.embedder):
-                if isinstance(item, str):
-                    text += item
-                    yield Answer(
-                        question=question,
-                        text=strip_marks(text).strip(),
-                        citations=answer.citations,
-                        grounded=0.0,
-                        backend=generator.name,
-                        partial=True,
-                    )
-                else:
-                    final = item
-            if final is None:
-                return
+        final = None
+        for final in generator.stream(question, evidence.candidates, answer, texts=evidence.texts, embedder=self.embedder):
+            if final.partial:
+                yield _with_notice(final, indexing)
+        if final is None or final.partial:
+            return
         final.timings = {**(final.timings or {}), "retrieve_s": round(retrieved - began, 3)}
-        yield final
+        yield _with_notice(final, indexing)
+
+    def _indexing_notice(self) -> str:
+        report = self._indexing
+        if report is None:
+            return ""
+        return f"Indexing is under way ({report.progress_line()}): the answer comes from those."
 
     def gather(self, question: str, top_k: int | None = None) -> Evidence:
         """Retrieve for a cleaned question and read what every answerer needs, in one pass."""
         from .retrieve import Retriever
 
         self.ensure_index()
-        with self._lock:
-            vector = self.embedder.embed_queries([question])[0]
-            retriever = Retriever(self.index, self.embedder)
-            candidates = retriever.retrieve(question, top_k or self.config.top_k, self.config.candidates, vector)
-            sources = sorted({c.chunk.source for c in candidates})
-            sentences = self.index.sentence_vectors(sources)
-            texts = {s: t for s in sources if (t := self.index.document_text(s)) is not None}
-            idf = self.index.bm25().idf
-            languages = frozenset(lang for lang in ("zh", "en") if self.index.has_language(lang))
+        vector = self.embedder.embed_queries([question])[0]
+        retriever = Retriever(self.index, self.embedder)
+        candidates = retriever.retrieve(question, top_k or self.config.top_k, self.config.candidates, vector)
+        sources = sorted({c.chunk.source for c in candidates})
+        sentences = self.index.sentence_vectors(sources)
+        # A file being rewritten by an ingest under way may have lost its text a moment ago.
+        texts = {s: t for s in sources if (t := self.index.document_text(s)) is not None}
+        idf = self.index.bm25().idf
+        languages = frozenset(lang for lang in ("zh", "en") if self.index.has_language(lang))
         return Evidence(question, vector, candidates, sentences, texts, idf, languages)
 
     # ---- conversations ---------------------------------------------------------------
@@ -212,16 +215,15 @@ class Assistant:
         generator can (`rewrite_question`, at most 40 new tokens), else by prepending the
         previous user question's key terms. Anything else passes through unchanged.
         """
-        from .llm import condense_by_rule, looks_like_followup
+        from .conversation import condense_by_rule, looks_like_followup
 
-        turns = _check_messages(messages)
+        turns = check_messages(messages)
         followup = clean_question(turns[-1]["content"])
         previous = [m["content"] for m in turns[:-1] if m["role"] == "user" and str(m["content"]).strip()]
         if not previous or not looks_like_followup(followup):
             return followup
-        rewrite = getattr(self.generator, "rewrite_question", None)
-        if rewrite is not None:
-            rewritten = rewrite(turns[:-1], followup)
+        if self.generator is not None:
+            rewritten = self.generator.rewrite_question(turns[:-1], followup)
             if rewritten:
                 log.info("follow-up %r rewritten as %r", followup, rewritten)
                 return clean_question(rewritten)
@@ -256,32 +258,16 @@ class Assistant:
             "chunks": self.index.chunk_count(),
             "documents": len(self.index.files()),
             "backend": self.generator.name if self.generator else "extractive",
-            "llm_loaded": bool(getattr(self.generator, "loaded", False)),
+            "llm_loaded": self.generator is not None and self.generator.loaded,
+            "indexing": report.live() if (report := self._indexing) is not None else None,
         }
 
 
-def _check_messages(messages) -> list[dict]:
-    """Conversation turns as {"role", "content"} dicts, ending with the user's."""
-    if not isinstance(messages, (list, tuple)) or not messages:
-        raise RagError("chat needs a non-empty list of {'role', 'content'} messages")
-    turns = []
-    for m in messages:
-        if not isinstance(m, dict) or "content" not in m or m.get("role") not in ("user", "assistant", "system"):
-            raise RagError("each chat message must be a dict with role user/assistant/system and content")
-        turns.append({"role": m["role"], "content": "" if m["content"] is None else str(m["content"])})
-    if turns[-1]["role"] != "user":
-        raise RagError("the last chat message must be the user's question")
-    return turns
-
-
-def clean_question(question: str) -> str:
-    """Strip control characters and surrounding space; refuse an empty question."""
-    if not isinstance(question, str):
-        raise RagError("the question must be text")
-    cleaned = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in question).strip()
-    if not cleaned:
-        raise RagError("the question is empty: type a question about your documents")
-    return cleaned[:MAX_QUESTION_CHARS]
+def _with_notice(answer: Answer, notice: str) -> Answer:
+    """The answer with `notice` added after any notice it has."""
+    if notice:
+        answer.notice = f"{answer.notice} {notice}".strip()
+    return answer
 
 
 _default: Assistant | None = None

@@ -4,7 +4,9 @@ Chroma is the single source of truth. Every chunk carries its file's sha256 and 
 count, and a file's row in the `documents` collection is written last, so a file is
 complete only when its document row exists and all its chunks do. Anything else (a run
 killed mid-file) is an orphan and is deleted on the next ingest. BM25 is a cache derived
-from Chroma's chunks and is rebuilt whenever its chunk ids differ from Chroma's.
+from Chroma's chunks and is rebuilt whenever its chunk ids differ from Chroma's, except
+while an ingest is writing (`ChunkIndex.writing`): questions asked then search the BM25
+of the last build, and dense search covers the files written since.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import hashlib
 import logging
 import math
 import pickle
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +23,8 @@ import numpy as np
 
 from .config import Config
 from .errors import StoreError
-from .text import document_tokens, looks_like_injection, normalize
+from .guard import looks_like_injection
+from .text import document_tokens, normalize
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,8 @@ class ChunkIndex:
         self._client = _open_client(config, self.index_dir)
         self._open_collections(model_key)
         self._bm25: _Bm25 | None = None
+        self._bm25_stale = False  # chunks were written or deleted since it was built
+        self._writing = 0  # ingests under way in this process (see `writing`)
 
     @_store_errors
     def _open_collections(self, model_key: str) -> None:
@@ -130,7 +136,7 @@ class ChunkIndex:
         self.documents.delete(ids=[_doc_id(source)])
         self.chunks.delete(where={"source": source})
         self.sentences.delete(where={"source": source})
-        self._bm25 = None
+        self._bm25_stale = True
 
     def add_file(
         self,
@@ -181,7 +187,18 @@ class ChunkIndex:
             self.documents.upsert(
                 ids=doc_ids[part], embeddings=centroids[part], documents=doc_texts[part], metadatas=doc_metas[part]
             )
-        self._bm25 = None
+        self._bm25_stale = True
+
+    @contextmanager
+    def writing(self):
+        """Many writes in a row (an ingest): until the block ends, BM25 is not rebuilt after
+        each one. Questions meanwhile use its last build (a stale id finds no chunk and is
+        dropped); the caller calls `bm25()` after the block to rebuild it once."""
+        self._writing += 1
+        try:
+            yield self
+        finally:
+            self._writing -= 1
 
     # ---- reads -----------------------------------------------------------------------
 
@@ -240,13 +257,16 @@ class ChunkIndex:
     @_store_errors
     def bm25(self) -> "_Bm25":
         """The BM25 index, loaded from its cache or rebuilt when it disagrees with Chroma."""
-        if self._bm25 is None:
-            ids = sorted(_get_all(self.chunks, [])["ids"])
-            cached = _Bm25.load(self._bm25_path)
-            if cached is not None and cached.ids_sorted == ids:
-                self._bm25 = cached
-            else:
-                self._bm25 = self._rebuild_bm25(cached)
+        current = self._bm25
+        if current is not None and (not self._bm25_stale or self._writing):
+            return current
+        self._bm25_stale = False  # writes from here on mark the new build stale again
+        ids = sorted(_get_all(self.chunks, [])["ids"])
+        cached = current if current is not None else _Bm25.load(self._bm25_path)
+        if cached is not None and cached.ids_sorted == ids:
+            self._bm25 = cached
+        else:
+            self._bm25 = self._rebuild_bm25(cached)
         return self._bm25
 
     @property
@@ -260,7 +280,7 @@ class ChunkIndex:
             cid: known[cid] if cid in known else document_tokens(normalize(text))
             for cid, text in zip(res["ids"], res["documents"])
         }
-        # Orders to an assistant are no evidence (rag.text.looks_like_injection): their words
+        # Orders to an assistant are no evidence (rag.guard.looks_like_injection): their words
         # must not make a question's term look known, or weigh it in every answer's coverage.
         payload = {cid for cid, text in zip(res["ids"], res["documents"]) if looks_like_injection(text)}
         langs = {cid: meta.get("lang", "") for cid, meta in zip(res["ids"], res["metadatas"])}

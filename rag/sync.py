@@ -39,6 +39,11 @@ class IngestReport:
     embedded_tokens: int = 0  # as the model counts them, prefix and special tokens included
     seconds: float = 0.0
     embed_seconds: float = 0.0  # inside the embedding model
+    # Live while the sync runs (questions asked meanwhile read them): new or changed files
+    # found, and how many of them are written (or skipped) so far.
+    files_to_index: int = 0
+    files_done: int = 0
+    started: float = field(default_factory=time.perf_counter, repr=False)
     # Seconds by step: scan, waiting for the parser, waiting for Chroma, bm25; and the busy
     # time of the parser and writer threads, which overlaps the embedding.
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -57,6 +62,23 @@ class IngestReport:
             f"{self.chunks} chunks in {self.seconds:.1f}s ({self.chunks_per_second:.1f} chunks/s)",
         ]
         return ", ".join(parts)
+
+    def progress_line(self) -> str:
+        """Where a sync under way has got, for answers and status lines."""
+        return f"indexed {self.files_done:,} of {self.files_to_index:,} files so far"
+
+    def live(self) -> dict:
+        """A sync under way: files done and to do, chunks, engine tokens/s and an ETA (None
+        until the first file is written), for status lines."""
+        elapsed = time.perf_counter() - self.started
+        left = self.files_to_index - self.files_done
+        return {
+            "files_done": self.files_done,
+            "files_to_index": self.files_to_index,
+            "chunks": self.chunks,
+            "tokens_per_s": round(self.embedded_tokens / elapsed) if elapsed > 0 else 0,
+            "eta_s": round(elapsed * left / self.files_done) if self.files_done else None,
+        }
 
 # Every `rag ask` checks the index under the lock first (~0.6 s in a fresh process), so
 # two questions asked at once must wait for each other briefly instead of failing.
@@ -86,10 +108,20 @@ def writer_lock(index_dir: Path, wait: float = 0.0):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 def sync_corpus(
-    config: Config, index: ChunkIndex, embedder, progress: bool = False, lock_wait: float = LOCK_WAIT_S
+    config: Config,
+    index: ChunkIndex,
+    embedder,
+    progress: bool = False,
+    lock_wait: float = LOCK_WAIT_S,
+    report: IngestReport | None = None,
 ) -> IngestReport:
-    """Embed new and changed files, drop removed ones, repair anything a crash left behind."""
-    report = IngestReport()
+    """Embed new and changed files, drop removed ones, repair anything a crash left behind.
+
+    Pass `report` to watch the sync from another thread (its files_done grows as files are
+    written). The index stays searchable throughout: Chroma serves what is written, and
+    BM25 keeps its last build until the sync ends (ChunkIndex.writing).
+    """
+    report = report if report is not None else IngestReport()
     began = time.perf_counter()
     root = Path(config.docs_dir)
     if not root.is_dir():
@@ -104,10 +136,12 @@ def sync_corpus(
             report.removed.append(source)
         todo = [(p, s in indexed) for s, (p, h) in on_disk.items() if indexed.get(s) is None or indexed[s].sha256 != h]
         report.unchanged = len(on_disk) - len(todo)
+        report.files_to_index = len(todo)
         report.timings["scan"] = time.perf_counter() - began
         bar = _progress(len(todo), progress)
         try:
-            _index_files(config, index, embedder, todo, report, bar)
+            with index.writing():
+                _index_files(config, index, embedder, todo, report, bar)
         finally:
             bar.close()
         step = time.perf_counter()
@@ -247,14 +281,17 @@ def _skip(writer: "_BackgroundWriter", report: IngestReport, unreadable: _Unread
         report.removed.append(source)
     reason = str(unreadable.error).removeprefix(f"{source}: ")  # callers print "skipped SOURCE: REASON"
     report.skipped.append((source, reason))
+    report.files_done += 1
     log.warning("skipped %s: %s", source, unreadable.error)
 
 
-# Texts (sentences and titles, ~30 engine tokens each) per engine call; files are cut across
-# calls, so every call is full whatever the file sizes. The engine's tokens/s hardly moves
-# with the batch (python -m eval.engine_curve, eval/README.md): 256 keeps its forward passes
-# well under their 16k-token cap and a write, and the progress bar, every few seconds.
+# Texts (sentences and titles, ~30 engine tokens each) embedded per round; files are cut
+# across rounds, so every round is full whatever the file sizes, and a write (and the
+# progress bar) follows every few seconds. The engine's tokens/s hardly moves with the batch
+# (python -m eval.engine_curve, eval/README.md), so a round goes to it ENGINE_CALL texts at a
+# time: a question asked during indexing waits for one call (~2k tokens), not a round.
 EMBED_BATCH = 256
+ENGINE_CALL = 64
 
 
 class _SentenceBatcher:
@@ -281,7 +318,7 @@ class _SentenceBatcher:
 
     def _embed(self, n: int) -> list[_Parsed]:
         began = time.perf_counter()
-        vectors = self._embedder.embed_passages(self._texts[:n], batch_size=n)
+        vectors = self._embedder.embed_passages(self._texts[:n], batch_size=ENGINE_CALL)
         self._report.embed_seconds += time.perf_counter() - began
         self._report.embedded_texts += n
         self._report.embedded_tokens += self._embedder.count_passage_tokens(self._texts[:n])  # ~0.1% of encoding
@@ -348,6 +385,7 @@ class _BackgroundWriter:
                 self._index.delete_file(item if isinstance(item, str) else item.doc.source)
         self._index.add_files([_rows(parsed) for parsed in files])
         self._report.timings["writing (overlapped)"] += time.perf_counter() - began
+        self._report.files_done += len(files)
         self._bar.set_postfix(chunks=self._report.chunks, tokens_per_s=round(self._tokens_per_second()), refresh=False)
         self._bar.update(len(files))
 

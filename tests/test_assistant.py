@@ -86,8 +86,7 @@ def test_boilerplate_is_not_indexed(seeds_assistant):
 def test_incremental_add_change_delete(seeds_copy, tmp_path, embedder):
     docs = tmp_path / "docs"
     shutil.copytree(seeds_copy, docs)
-    assistant = Assistant(docs, tmp_path / "index")
-    assistant._embedder = embedder  # the same real model, loaded once per session
+    assistant = Assistant(docs, tmp_path / "index", embedder=embedder)
     first = assistant.ingest()
     assert len(first.added) == 5
 
@@ -123,8 +122,7 @@ def test_unreadable_file_is_skipped_and_others_stay_answerable(seeds_copy, tmp_p
     png = b"\x89PNG\r\n\x1a\n" + zlib.compress((seeds_copy / SEED_001).read_bytes())
     (docs / "junk.txt").write_bytes(png + bytes(random.Random(7).randrange(256) for _ in range(3000)))
     (docs / "empty.md").write_text("", encoding="utf-8")
-    assistant = Assistant(docs, tmp_path / "index")
-    assistant._embedder = embedder
+    assistant = Assistant(docs, tmp_path / "index", embedder=embedder)
     report = assistant.ingest()
     assert {s for s, _ in report.skipped} == {"junk.txt", "empty.md"}
     assert len(report.added) == 5

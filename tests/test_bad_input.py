@@ -310,8 +310,7 @@ def bad_corpus(tmp_path_factory, embedder):
     docs = base / "docs"
     docs.mkdir()
     make_bad_corpus(docs, base / "outside")
-    assistant = Assistant(docs, base / "index")
-    assistant._embedder = embedder
+    assistant = Assistant(docs, base / "index", embedder=embedder)
     began = time.perf_counter()
     report = assistant.ingest()
     seconds = time.perf_counter() - began

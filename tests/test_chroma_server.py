@@ -62,8 +62,7 @@ def shared(server, tmp_path_factory, embedder):
 
 def machine(server, docs: Path, index_dir: Path, embedder) -> Assistant:
     """An Assistant as another machine runs it: its own index dir (BM25 cache, lock), the shared server."""
-    assistant = Assistant(config=Config.from_env(docs_dir=docs, index_dir=index_dir, chroma_url=server.url))
-    assistant._embedder = embedder
+    assistant = Assistant(config=Config.from_env(docs_dir=docs, index_dir=index_dir, chroma_url=server.url), embedder=embedder)
     return assistant
 
 

@@ -73,12 +73,10 @@ def test_concurrent_first_questions_on_a_cold_assistant(tmp_path, embedder):
     docs.mkdir()
     for name, text in SMALL_CORPUS.items():
         (docs / name).write_text(text, encoding="utf-8")
-    cold = Assistant(docs, tmp_path / "index")
-    cold._embedder = embedder
+    cold = Assistant(docs, tmp_path / "index", embedder=embedder)
     questions = [SMALL_QUESTIONS[i % len(SMALL_QUESTIONS)] for i in range(REQUESTS)]
     answers = ask_all_at_once(cold, questions)
-    warm = Assistant(docs, tmp_path / "index")
-    warm._embedder = embedder
+    warm = Assistant(docs, tmp_path / "index", embedder=embedder)
     alone = {q: signature(warm.ask(q)) for q in SMALL_QUESTIONS}
     for question, answer in zip(questions, answers):
         assert signature(answer) == alone[question], question

@@ -187,8 +187,7 @@ def killed_ingest(tmp_path_factory, embedder):
         "The Aldmere observatory was closed in 2031 and turned into a planetarium.\n", encoding="utf-8"
     )
     (docs / "en_02.txt").unlink()
-    assistant = Assistant(docs, index)
-    assistant._embedder = embedder
+    assistant = Assistant(docs, index, embedder=embedder)
     began = time.perf_counter()
     state["report"] = assistant.ingest()
     state["repair_s"] = time.perf_counter() - began
@@ -247,16 +246,14 @@ def small_index(tmp_path, embedder):
     files = dict(list(corpus_files().items())[:4])
     for name, text in files.items():
         (docs / name).write_text(text, encoding="utf-8")
-    assistant = Assistant(docs, tmp_path / "index")
-    assistant._embedder = embedder
+    assistant = Assistant(docs, tmp_path / "index", embedder=embedder)
     assistant.ingest()
     return assistant, docs
 
 
 def _fresh(assistant: Assistant, embedder) -> Assistant:
     """A new Assistant on the same folders, as the next process would be."""
-    again = Assistant(assistant.config.docs_dir, assistant.config.index_dir)
-    again._embedder = embedder
+    again = Assistant(assistant.config.docs_dir, assistant.config.index_dir, embedder=embedder)
     return again
 
 

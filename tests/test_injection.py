@@ -109,8 +109,7 @@ def injected_assistant(seeds_copy, embedder, tmp_path_factory):
         docs_dir=docs, index_dir=tmp_path_factory.mktemp("injected_index"), llm="extractive",
         llm_context_tokens=300, llm_max_tokens=96,
     )
-    assistant = Assistant(config=config)
-    assistant._embedder = embedder
+    assistant = Assistant(config=config, embedder=embedder)
     report = assistant.ingest()
     indexed = {f.source for f in assistant.documents()}
     assert set(INJECTED) <= indexed, (indexed, report)

