@@ -41,8 +41,16 @@ class Assistant:
         *,
         generator: Generator | None = None,
         progress: bool = False,
+        kb: str | None = None,
+        embedder=None,
     ):
         config = config or Config.from_env()
+        if kb is not None:  # a knowledge base names its own folder and index (rag.kb)
+            from .kb import config_for
+
+            if docs_dir is not None or index_dir is not None:
+                raise RagError("give either kb or docs_dir/index_dir, not both: a knowledge base has its own")
+            config = config_for(config, kb)
         if docs_dir is not None:
             config = config.with_(docs_dir=Path(docs_dir))
         if index_dir is not None:
@@ -56,7 +64,7 @@ class Assistant:
         self.progress = progress
         self.answerability = AnswerabilityModel()
         self._index = None
-        self._embedder = None
+        self._embedder = embedder  # e.g. one loaded model shared by every knowledge base
         self._synced = False
         self._lock = threading.RLock()  # ingest vs. ask within one process
 
