@@ -185,7 +185,7 @@ def test_kb_commands(tmp_path, capsys, monkeypatch):
     assert "no knowledge base named 'nope'" in capsys.readouterr().err
     assert main([*index, "ingest", str(docs), "--kb", "orchard"]) == 1
     assert "either a documents folder or --kb" in capsys.readouterr().err
-    assert main([*index, "kb", "add", "orchard", str(docs)]) == 1
+    assert main([*index, "kb", "add", "orchard", str(write_folder(tmp_path / "p", HARBOUR))]) == 1
     assert "already a knowledge base" in capsys.readouterr().err
 
     assert main([*index, "kb", "remove", "orchard"]) == 0

@@ -63,8 +63,8 @@ class ApiServer(ServerProcess):
     def client(self, key: str | None = None) -> openai.OpenAI:
         return openai.OpenAI(base_url=self.url, api_key=key or KEY, max_retries=0, timeout=120)
 
-    def post(self, path: str, **kwargs) -> httpx.Response:
-        return httpx.post(f"{self.url}{path}", headers=self.headers, timeout=120, **kwargs)
+    def post(self, path: str, headers: dict | None = None, **kwargs) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", headers={**self.headers, **(headers or {})}, timeout=120, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -153,16 +153,22 @@ def test_two_bases_do_not_leak_into_each_other(server, folders):
         assert content == ABSTAIN_TEXT and citations == []
 
 
-def test_a_follow_up_is_answered_from_the_conversation(server):
-    messages = [
-        {"role": "system", "content": "You are a helpful assistant."},
-        {"role": "user", "content": ORCHARD_Q},
-        {"role": "assistant", "content": "It grows apples under violet LED light [1]."},
-        {"role": "user", "content": [{"type": "text", "text": "When did it open?"}]},
+def test_a_follow_up_is_answered_from_the_conversation(server, seeds_assistant):
+    """Earlier turns are used as `Assistant.chat` uses them: the server's answer is the library's."""
+    turns = [
+        {"role": "user", "content": ANCHOR},
+        {"role": "assistant", "content": "Beijing Enterprises Group, Huawei, Xiaomi and Alibaba [1]."},
+        {"role": "user", "content": "And when did construction begin?"},
     ]
-    completion = server.client().chat.completions.create(model="rag:orchard", messages=messages)
-    assert "2029" in completion.choices[0].message.content
-    assert "Velmora" in extra(completion, "rag")["question"]  # searched as a standalone question
+    library = seeds_assistant.chat(turns)
+    messages = [{"role": "system", "content": "You are a helpful assistant."}, *turns[:2],
+                {"role": "user", "content": [{"type": "text", "text": turns[2]["content"]}]}]
+    completion = server.client().chat.completions.create(model="rag:seeds", messages=messages)
+    rag = extra(completion, "rag")
+    assert rag["question"] == library.question and "Shanhewangu" in rag["question"]  # made standalone
+    assert signature(completion) == (
+        library.text, tuple((c.n, c.source, c.start, c.end, c.quote) for c in library.citations)
+    )
 
 
 def test_a_wrong_or_missing_key_is_refused(server):
@@ -201,9 +207,9 @@ def test_bad_requests_get_openai_error_shapes(server, body, status, code, param)
 
 
 def test_malformed_json_and_unknown_routes(server):
-    resp = server.post("/chat/completions", content=b'{"model": "rag:seeds", "messages": [', headers={
-        **server.headers, "Content-Type": "application/json"})
-    assert resp.status_code == 400 and resp.json()["error"]["type"] == "invalid_request_error"
+    resp = server.post("/chat/completions", content=b'{"model": "rag:seeds", "messages": [',
+                       headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == "invalid_json", resp.text
     resp = httpx.get(f"{server.url}/nowhere", headers=server.headers, timeout=10)
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
     resp = httpx.get(f"{server.url}/chat/completions", headers=server.headers, timeout=10)
