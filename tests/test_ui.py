@@ -449,6 +449,7 @@ def test_knowledge_base_selector_and_retrieval_view(app_server, browser):
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     ui = ChatPage(page, ARTIFACTS)
     page.goto(app_server.url, wait_until="domcontentloaded")
+    page.locator("#rag-kb input").wait_for(state="visible", timeout=30_000)
     page.wait_for_function(
         "() => document.querySelector('#rag-header-status').innerText.includes('Documents:')", timeout=240_000
     )
@@ -456,12 +457,10 @@ def test_knowledge_base_selector_and_retrieval_view(app_server, browser):
     def retrieval(query: str) -> list[str]:
         ui.tab("retrieval")
         page.locator("#rag-retrieval-query textarea").fill(query)
-        results = page.locator("#rag-retrieval-results")
-        before = results.inner_html()
         page.locator("#rag-retrieval-run").click()
-        page.wait_for_function(
-            "b => { const r = document.querySelector('#rag-retrieval-results'); return r.innerHTML !== b && r.querySelector('.rag-ranked-row'); }",
-            arg=before, timeout=30_000,
+        page.wait_for_function(  # this query's table, not the previous one's
+            "q => [...document.querySelectorAll('#rag-retrieval-results .rag-ranked-for')].some(p => p.dataset.query === q)",
+            arg=query, timeout=30_000,
         )
         return page.eval_on_selector_all("#rag-retrieval-results .rag-ranked-row", "rows => rows.map(r => r.dataset.source)")
 

@@ -42,21 +42,22 @@ def retrieval_tab(assistant) -> None:
         except Exception as exc:  # RagError (empty, index trouble) and anything else: say so
             log.warning("retrieval test failed: %s", exc)
             return render.notice_html(f"Retrieval failed: {exc}", "error")
-        return ranked_html(ranked, getattr(assistant, "name", ""))  # a SelectedBase knows its base's name
+        return ranked_html(ranked, text.strip(), getattr(assistant, "name", ""))  # a SelectedBase knows its base
 
     query.submit(test, [query, top_k], [results])
     run.click(test, [query, top_k], [results])
 
 
-def ranked_html(ranked, base: str = "") -> str:
+def ranked_html(ranked, query: str, base: str = "") -> str:
     """The ranked passages as a table; "-" where a retriever did not list a passage."""
     if not ranked:
         return render.sources_placeholder("Nothing retrieved: the index is empty or no passage matches.")
     head = "".join(f"<th>{render.esc(h)}</th>" for h in HEADERS)
     rows = "".join(_row(r) for r in ranked)
-    where = f" from {render.esc(base)}" if base else ""
+    where = f" from knowledge base {render.esc(base)}" if base else ""
     return (
-        f'<p class="rag-muted">{len(ranked)} passages{where}, in the order the answerers read them.</p>'
+        f'<p class="rag-muted rag-ranked-for" data-query="{render.esc(query)}">{len(ranked)} passages{where} for '
+        f"“{render.esc(query)}”, in the order the answerers read them.</p>"
         f'<table class="rag-results rag-ranked"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
     )
 
