@@ -8,7 +8,7 @@ Importing rag is cheap: chromadb and the models load on first use.
 from __future__ import annotations
 
 from .config import Config
-from .errors import ConfigError, IngestError, ModelError, RagError, StoreError
+from .errors import ConfigError, IngestError, ModelError, NotFoundError, RagError, StoreError
 from .types import Answer, Candidate, Chunk, Citation, Document
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Document",
     "IngestError",
     "ModelError",
+    "NotFoundError",
     "RagError",
     "StoreError",
     "ask",

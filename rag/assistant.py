@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Iterator
 from .answer import AnswerabilityModel, Evidence, extractive_answer
 from .config import Config
 from .conversation import check_messages, clean_question
+from .errors import RagError
 from .types import Answer, Candidate
 
 if TYPE_CHECKING:
@@ -30,11 +31,18 @@ class Assistant:
         index=None,
         generator: Generator | None = None,
         progress: bool = False,
+        kb: str | None = None,
     ):
         """Collaborators not passed in are made from `config` on first use: the embedder
         (rag.embeddings.Embedder), the index (rag.index.ChunkIndex) and, unless the backend
         is extractive, the generator (rag.llm.make_generator)."""
         config = config or Config.from_env()
+        if kb is not None:  # a knowledge base names its own folder and index (rag.kb)
+            from .kb import config_for
+
+            if docs_dir is not None or index_dir is not None:
+                raise RagError("give either kb or docs_dir/index_dir, not both: a knowledge base has its own")
+            config = config_for(config, kb)
         if docs_dir is not None:
             config = config.with_(docs_dir=Path(docs_dir))
         if index_dir is not None:
@@ -48,7 +56,7 @@ class Assistant:
         self.progress = progress
         self.answerability = AnswerabilityModel()
         self._index = index
-        self._embedder = embedder
+        self._embedder = embedder  # e.g. one loaded model shared by every knowledge base
         self._synced = False
         # One ingest at a time. Questions take no lock: while an ingest runs they are answered
         # from the files already written (see `indexing`).

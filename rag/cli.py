@@ -21,12 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="index a folder (only new or changed files are embedded)")
     ingest.add_argument("docs", nargs="?", help="documents folder (default: RAG_DOCS_DIR or seeds/)")
+    _add_kb_option(ingest)
 
     ask = sub.add_parser("ask", help="answer a question with cited passages")
     ask.add_argument("question")
     ask.add_argument("--docs", help="documents folder (default: RAG_DOCS_DIR or seeds/)")
     ask.add_argument("--top-k", type=int, help="passages to consider (default: RAG_TOP_K or 6)")
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    _add_kb_option(ask)
     ask.add_argument(
         "--llm",
         choices=("extractive", "local", "openai"),
@@ -37,9 +39,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     docs = sub.add_parser("docs", help="list the indexed documents")
     docs.add_argument("--docs", help="documents folder (default: RAG_DOCS_DIR or seeds/)")
+    _add_kb_option(docs)
 
     sub.add_parser("prepare", help="prepare the bundled embedding model in the cache dir")
+    _add_kb_commands(sub)
+    _add_serve_command(sub)
     return parser
+
+
+def _add_kb_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kb", metavar="NAME", help="knowledge base to use (default: the RAG_DOCS_DIR one; see rag kb list)")
+
+
+def _add_kb_commands(sub) -> None:
+    kb = sub.add_parser("kb", help="knowledge bases: named documents folders, each with its own index")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    add = kb_sub.add_parser("add", help="register a documents folder under a name (indexed on first use)")
+    add.add_argument("name", help="1-32 lowercase letters, digits, - or _")
+    add.add_argument("dir", help="the documents folder")
+    kb_sub.add_parser("list", help="the knowledge bases, their folders and how much is indexed")
+    remove = kb_sub.add_parser("remove", help="delete a base's index (its documents stay where they are)")
+    remove.add_argument("name")
+
+
+def _add_serve_command(sub) -> None:
+    serve = sub.add_parser("serve", help="an OpenAI-compatible HTTP API over the knowledge bases")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +88,18 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args) -> int:
     docs = getattr(args, "docs", None)
     config = Config.from_env(index_dir=args.index, docs_dir=docs, llm=getattr(args, "llm", None))
+    if args.command == "kb":
+        return _run_kb(args, config)
+    if args.command == "serve":
+        from .serve import serve
+
+        return serve(config, host=args.host, port=args.port)
+    if getattr(args, "kb", None):
+        from .kb import config_for
+
+        if docs:
+            raise RagError("give either a documents folder or --kb, not both: a knowledge base has its own folder")
+        config = config_for(config, args.kb)
     if args.command == "prepare":
         from .e5_convert import resolve_model_path
 
@@ -95,6 +133,25 @@ def _run(args) -> int:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         print(format_answer(answer, evidence))
+    return 0
+
+
+def _run_kb(args, config: Config) -> int:
+    from . import kb
+
+    if args.kb_command == "add":
+        base = kb.add_base(config, args.name, args.dir)
+        print(f"added knowledge base {base.name} over {base.docs_dir}; index it with `rag ingest --kb {base.name}`")
+    elif args.kb_command == "remove":
+        base = kb.remove_base(config, args.name)
+        print(f"removed knowledge base {base.name}: its index is deleted, its documents in {base.docs_dir} are kept")
+    else:
+        from .index import ChunkIndex
+
+        for base in kb.list_bases(config):
+            files = ChunkIndex(kb.config_for(config, base.name), config.embed_model).files()
+            mark = " (default)" if base.default else ""
+            print(f"{base.name}{mark}\t{base.docs_dir}\t{len(files)} documents indexed")
     return 0
 
 

@@ -49,6 +49,13 @@ class Config:
     chroma_url: str | None = None  # http://host:port selects chromadb.HttpClient
     embed_threads: int = 0  # 0: every core
     max_file_mb: float = 20.0  # larger files are skipped with a reason
+    # The knowledge base this config serves (rag.kb): "" is the default base, whose
+    # collections keep their historical names; a named base's carry its name.
+    kb: str = ""
+    api_key: str | None = field(default=None, repr=False)  # rag serve: required Bearer token
+    # rag serve: questions answered at once, and how many more may wait before a 503.
+    serve_workers: int = 4
+    serve_queue: int = 32
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":
@@ -108,4 +115,7 @@ _ENV_FIELDS = (
     ("wheel_dir", "RAG_WHEEL_DIR", Path),
     ("chroma_url", "RAG_CHROMA_URL", str),
     ("embed_threads", "RAG_EMBED_THREADS", int),
+    ("api_key", "RAG_API_KEY", str),
+    ("serve_workers", "RAG_SERVE_WORKERS", int),
+    ("serve_queue", "RAG_SERVE_QUEUE", int),
 )

@@ -19,3 +19,7 @@ class StoreError(RagError):
 
 class IngestError(RagError):
     """A single file could not be read; ingestion skips it and goes on."""
+
+
+class NotFoundError(RagError):
+    """A named knowledge base or document does not exist."""

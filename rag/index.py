@@ -77,18 +77,28 @@ class ChunkIndex:
     @_store_errors
     def _open_collections(self, model_key: str) -> None:
         suffix = hashlib.sha1(model_key.encode()).hexdigest()[:8]
+        # A named knowledge base keeps its own collections, also on a shared Chroma server.
+        prefix = f"kb_{self.config.kb}_" if self.config.kb else ""
         self.chunks = self._client.get_or_create_collection(
-            f"chunks_{suffix}",
+            f"{prefix}chunks_{suffix}",
             embedding_function=None,
             configuration={"hnsw": {"space": "cosine"}},
             metadata={"embed_model": model_key},
         )
         self.sentences = self._client.get_or_create_collection(
-            f"sentences_{suffix}", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            f"{prefix}sentences_{suffix}", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
         self.documents = self._client.get_or_create_collection(
-            f"documents_{suffix}", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            f"{prefix}documents_{suffix}", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
+
+    @_store_errors
+    def drop(self) -> None:
+        """Delete this index's collections and BM25 cache (the documents are not touched)."""
+        for collection in (self.documents, self.chunks, self.sentences):
+            self._client.delete_collection(collection.name)
+        self._bm25_path.unlink(missing_ok=True)
+        self._bm25 = None
 
     # ---- what is indexed -------------------------------------------------------------
 

@@ -180,7 +180,9 @@ def test_corpus_uploads_and_deletes(tmp_path, monkeypatch):
     assert corpus.add_files([str(big)]).results[0].outcome == "rejected"
     assert not (docs / "big.txt").exists()
 
-    with pytest.raises(ValueError):
+    from rag import RagError
+
+    with pytest.raises(RagError, match="outside the documents folder"):
         corpus.delete("../index/chroma.sqlite3")
     corpus.delete("notes.md")
     assert not (docs / "notes.md").exists()
@@ -199,6 +201,8 @@ QUILLFEATHER = (
     f"The Quillfeather Observatory measures cosmic dust over Chaoyang with a seven metre telescope {XSS}. "
     "It was opened in 2029 by its director, Dr. Ilsabet Varro.\n"
 )
+
+ORCHARD = "The Velmora orchard lab grows apples under violet LED light. It opened in 2029 in Dunmere.\n"
 
 
 class Server(ServerProcess):
@@ -228,7 +232,14 @@ def app_server(tmp_path_factory):
         if f.is_file():
             shutil.copy2(f, docs / f.name)
     (docs / "quillfeather_notes.txt").write_text(QUILLFEATHER, encoding="utf-8")
-    server = Server(docs, tmp_path_factory.mktemp("index"), free_port())
+    index = tmp_path_factory.mktemp("index")
+    orchard = tmp_path_factory.mktemp("orchard")
+    (orchard / "orchard.txt").write_text(ORCHARD, encoding="utf-8")
+    from rag import Config
+    from rag.kb import add_base
+
+    add_base(Config.from_env(docs_dir=docs, index_dir=index), "orchard", orchard)  # a second knowledge base
+    server = Server(docs, index, free_port())
     server.docs = docs
     try:
         server.wait_until(lambda: answers_http(server.url), timeout=90)
@@ -426,3 +437,65 @@ def test_app_in_browser(app_server, browser):
     ARTIFACTS.joinpath("timings.json").write_text(json.dumps(timings, indent=2))
     print("\nUI timings: " + ", ".join(f"{k}={v:.2f}" for k, v in timings.items()))
     assert not missing, f"the answer does not name {missing}: {ARTIFACTS.joinpath('answer.txt').read_text()}"
+
+
+@pytest.mark.slow
+def test_knowledge_base_selector_and_retrieval_view(app_server, browser):
+    """The retrieval test lists ranked passages with their scores; the selector switches the
+    chat and the retrieval test to another base, and back."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    ui = ChatPage(page, ARTIFACTS)
+    page.goto(app_server.url, wait_until="domcontentloaded")
+    page.locator("#rag-kb input").wait_for(state="visible", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#rag-header-status').innerText.includes('Documents:')", timeout=240_000
+    )
+
+    def retrieval(query: str) -> list[str]:
+        ui.tab("retrieval")
+        page.locator("#rag-retrieval-query textarea").fill(query)
+        page.locator("#rag-retrieval-run").click()
+        page.wait_for_function(  # this query's table, not the previous one's
+            "q => [...document.querySelectorAll('#rag-retrieval-results .rag-ranked-for')].some(p => p.dataset.query === q)",
+            arg=query, timeout=30_000,
+        )
+        return page.eval_on_selector_all("#rag-retrieval-results .rag-ranked-row", "rows => rows.map(r => r.dataset.source)")
+
+    def choose_base(name: str) -> None:
+        box = page.locator("#rag-kb input")
+        box.click()
+        page.locator("ul[role=listbox] li", has_text=name).first.click()
+        page.wait_for_function(
+            "n => document.querySelector('#rag-kb input').value === n", arg=name, timeout=60_000
+        )
+
+    query = "Which companies will join the Shanhewangu innovation zone?"
+    sources = retrieval(query)
+    assert "002_e1ad1554a458d264.txt" in sources and "orchard.txt" not in sources
+    table = page.locator("#rag-retrieval-results").inner_text()
+    for header in ("Fused (RRF)", "Dense sim. (rank)", "BM25 score (rank)", "File", "Page", "Lang"):
+        assert header in table
+    first = page.locator("#rag-retrieval-results .rag-ranked-row").first.locator("td")
+    assert re.fullmatch(r"0\.\d{4}", first.nth(1).inner_text()), first.nth(1).inner_text()  # fused score
+    assert re.search(r"\d\.\d{3}", first.nth(2).inner_text())  # dense similarity
+    ui.shot("10-retrieval-test")
+
+    default = page.locator("#rag-kb input").input_value()
+    choose_base("orchard")
+    page.wait_for_function(
+        "() => document.querySelector('#rag-header-status').innerText.includes('Documents: 1 ')", timeout=60_000
+    )
+    assert retrieval("What does the Velmora orchard lab grow?") == ["orchard.txt"]
+    text, _ = ui.ask("What does the Velmora orchard lab grow?")
+    assert "apples" in text and ui.cited_sources() == ["orchard.txt"], text
+    text, _ = ui.ask(query)  # the other base's question
+    assert render.ABSTAIN_TEXT in text and ui.cited_sources() == [], text
+    ui.shot("11-other-knowledge-base")
+
+    choose_base(default)
+    text, _ = ui.ask(query)
+    assert "002_e1ad1554a458d264.txt" in ui.cited_sources(), text
+    assert not errors, errors

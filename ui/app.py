@@ -20,6 +20,8 @@ import gradio as gr
 
 from . import render
 from .corpus import Corpus, max_upload_bytes, supported_suffixes
+from .kb import SelectedBase, kb_selector, wire_selector
+from .retrieval import retrieval_tab
 
 log = logging.getLogger(__name__)
 
@@ -406,6 +408,7 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
 
         with gr.Row():
             gr.Markdown("## Document Q&A · 文档问答\nAsk in Chinese or English; every answer cites the passages it quotes.")
+            kb_choice = kb_selector(assistant)
         header_status = gr.Markdown(status_text(False), elem_id="rag-header-status")
 
         with gr.Tabs(elem_id="rag-tabs"):
@@ -492,6 +495,8 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
                 settings_status = gr.Markdown(status_text(), elem_id="rag-status")
                 refresh_btn = gr.Button("Refresh status", size="sm", elem_id="rag-refresh")
 
+            retrieval_tab(assistant)
+
         timer = gr.Timer(1.5, active=True)
 
         # ---- events ---------------------------------------------------------------------
@@ -522,6 +527,8 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
         refresh_btn.click(lambda: (status_text(False), status_text()), None, [header_status, settings_status])
         timer.tick(tick, None, [header_status, settings_status, docs_table, doc_choice, timer], show_progress="hidden")
         demo.load(lambda: docs_outputs(), None, docs_out, show_progress="hidden")
+        if kb_choice is not None:
+            wire_selector(demo, kb_choice, assistant, [chatbot, history, turns, sources], clear_chat, docs_out, docs_outputs)
 
     demo.rag_startup = startup
     return demo
@@ -593,10 +600,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "urllib3", "chromadb", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from rag import Assistant, Config, RagError
+    from rag import Config, RagError
+    from rag.kb import KnowledgeBases
 
     try:
-        assistant = Assistant(config=Config.from_env())
+        assistant = SelectedBase(KnowledgeBases(Config.from_env()))
     except RagError as exc:
         print(f"ui: error: {exc}", flush=True)
         return 1
