@@ -28,6 +28,7 @@ from .decode import decode_text
 from .formats import READERS, SUPPORTED_SUFFIXES
 from .html import html_to_text, looks_like_html, parse_html
 from .meta import derive_title, detect_lang, find_text_date, normalise_date, parse_date, split_front_matter, tidy_title
+from .paging import join_pages
 from .parsed import ParsedFile
 from .walk import (
     MAX_FILE_MB,
@@ -110,12 +111,15 @@ def load_document(path: Path, root: Path, *, max_file_mb: float = MAX_FILE_MB) -
 def _build_document(raw: bytes, suffix: str, source: str) -> Document:
     """Parse, clean and describe one file's bytes."""
     parsed = _parse(raw, suffix, source)
-    if not parsed.text.strip():
+    if not parsed.body.strip():
         raise IngestError(f"{source}: empty file (no text in it)")
-    text = clean_text(parsed.text)
+    if parsed.pages:
+        text, pages = join_pages(parsed.pages)
+    else:
+        text, pages = clean_text(parsed.text), ()
     if not text:
         raise IngestError(f"{source}: no text left after removing page furniture; check the file")
-    title = tidy_title(parsed.title) or derive_title(parsed.text)
+    title = tidy_title(parsed.title) or derive_title(parsed.body)
     return Document(
         source=source,
         text=text,
@@ -124,6 +128,7 @@ def _build_document(raw: bytes, suffix: str, source: str) -> Document:
         url=parsed.url,
         lang=detect_lang(text),
         sha256=hashlib.sha256(raw).hexdigest(),
+        pages=pages,
     )
 
 

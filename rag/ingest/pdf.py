@@ -12,7 +12,7 @@ from .parsed import ParsedFile
 
 
 def read_pdf(raw: bytes, source: str) -> ParsedFile:
-    """Text per page joined by blank lines, plus /Title and /CreationDate."""
+    """Text of every page ("p. 1", "p. 2", ...), plus /Title and /CreationDate."""
     if b"%PDF-" not in raw[:1024]:
         raise IngestError(f"{source}: not a PDF (no %PDF header); check the file")
     try:
@@ -26,11 +26,11 @@ def read_pdf(raw: bytes, source: str) -> ParsedFile:
         problem = f"{type(exc).__name__}: {exc}"
         message = f"{source}: corrupt or truncated PDF ({problem}); re-download or re-export it"
         raise IngestError(message) from None
-    text = "\n\n".join(page.strip() for page in pages if page.strip())
-    if not text:
+    if not any(page.strip() for page in pages):
         raise IngestError(f"{source}: PDF has no extractable text (scanned images?); run OCR on it first")
     title, date = _pdf_metadata(reader)
-    return ParsedFile(text, title, date)
+    labelled = tuple((f"p. {number}", page) for number, page in enumerate(pages, start=1))
+    return ParsedFile("", title, date, pages=labelled)
 
 
 def _decrypt_pdf(reader: PdfReader, source: str) -> None:
