@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import docx, html, pdf, plain
+from . import docx, html, image, pdf, plain
 from .parsed import ParsedFile
 
 Reader = Callable[[bytes, str], ParsedFile]
@@ -20,5 +20,6 @@ READERS: dict[str, Reader] = {
     ".htm": html.read_html,
     ".pdf": pdf.read_pdf,
     ".docx": docx.read_docx,
+    **{suffix: image.read_image for suffix in image.IMAGE_SUFFIXES},
 }
 SUPPORTED_SUFFIXES = tuple(READERS)
