@@ -22,12 +22,15 @@ _GUTTER_STEPS = 41
 # Each column must hold at least this many lines and this share of the page's lines.
 _MIN_COLUMN_LINES = 3
 _MIN_COLUMN_SHARE = 0.2
+_MIN_EDGE_WIDTH = 0.15  # of the page width: narrower pieces do not mark a column's edge
 # A line is "full" (wrapped by the layout, so its paragraph goes on) when it reaches this
 # close to its column's right edge, as a share of the column's width.
 _FULL_LINE_SLACK = 0.08
 # Lines further apart than this many line heights belong to different paragraphs (a line's
 # height is its tallest glyph box, ~0.7 em: 1.5-spaced lines are ~1.1 heights apart).
 _MAX_PARAGRAPH_GAP = 1.4
+_CLOSING_PUNCTUATION = ".,;:!?)]}%"
+_SENTENCE_END_RE = re.compile(r"[。！？.!?:：][”’\"')）]?$")
 _CJK_EDGE_RE = re.compile(f"[{CJK_CLASS}\u3000-\u303f\uff00-\uffef]")
 _RUNNING_LINE_EDGE = 2  # how many lines at the top and at the bottom may be running lines
 _MAX_RUNNING_LINE_CHARS = 80  # a running title or footer is one short line
@@ -68,7 +71,7 @@ def reading_order(lines: list[Line], page_width: float) -> list[Line]:
     Lines that cross the gutter (titles, full-width figures' captions, running heads) cut
     the page into stretches, each read column by column.
     """
-    lines = sorted(lines, key=lambda line: (line.top, line.left))
+    lines = in_rows(lines)
     gutter = find_gutter(lines, page_width)
     if gutter is None:
         return lines
@@ -86,20 +89,41 @@ def reading_order(lines: list[Line], page_width: float) -> list[Line]:
     return ordered + left + right
 
 
+def in_rows(lines: list[Line]) -> list[Line]:
+    """Top to bottom by visual row, left to right within a row. Sorting by top alone would
+    put a piece whose glyphs sit lower (a comma, lower-case letters) after the next piece."""
+    rows: list[list[Line]] = []
+    for line in sorted(lines, key=lambda line: line.top):
+        middle = (line.top + line.bottom) / 2
+        row = rows[-1] if rows else None
+        if row and min(piece.top for piece in row) <= middle <= max(piece.bottom for piece in row):
+            row.append(line)
+        else:
+            rows.append([line])
+    return [line for row in rows for line in sorted(row, key=lambda line: line.left)]
+
+
 def find_gutter(lines: list[Line], page_width: float) -> float | None:
-    """The x of a vertical gap with enough lines on both sides, or None for one column."""
-    best, best_count = None, 0
+    """The x in the middle of a vertical gap with enough lines on both sides, or None for
+    one column. The middle, so that a centred page number crosses it instead of joining a column."""
     low, high = _GUTTER_RANGE
+    counts = []
     for step in range(_GUTTER_STEPS):
         x = page_width * (low + (high - low) * step / (_GUTTER_STEPS - 1))
         left = sum(1 for line in lines if line.right <= x)
         right = sum(1 for line in lines if line.left >= x)
-        count = min(left, right)
-        if count > best_count:
-            best, best_count = x, count
+        counts.append((min(left, right), x))
+    best_count = max(count for count, _ in counts)
     if best_count < max(_MIN_COLUMN_LINES, _MIN_COLUMN_SHARE * len(lines)):
         return None
-    return best
+    best = [x for count, x in counts if count == best_count]
+    x = (best[0] + best[-1]) / 2
+    # The middle of the gap between the columns' text; narrow pieces (a centred page
+    # number, a short heading) do not mark a column's edge.
+    wide = [line for line in lines if line.right - line.left >= _MIN_EDGE_WIDTH * page_width] or lines
+    left_edge = max((line.right for line in wide if line.right <= x), default=x)
+    right_edge = min((line.left for line in wide if line.left >= x), default=x)
+    return (left_edge + right_edge) / 2
 
 
 def _paragraphs(lines: list[Line]) -> list[str]:
@@ -109,7 +133,7 @@ def _paragraphs(lines: list[Line]) -> list[str]:
     column = [lines[0]]
     for previous, line in zip(lines, lines[1:]):
         if _same_row(previous, line):
-            current += " " + line.text.strip()
+            current = join_on_row(current, line.text.strip())
         elif _continues(previous, line, column):
             current = join_wrapped(current, line.text.strip())
         else:
@@ -130,7 +154,9 @@ def _same_row(previous: Line, line: Line) -> bool:
 def _continues(previous: Line, line: Line, column: list[Line]) -> bool:
     """True when `line` carries on `previous`'s paragraph: previous is full, close above, aligned."""
     gap = line.top - previous.bottom
-    if gap < -0.5 * previous.height or gap > _MAX_PARAGRAPH_GAP * previous.height:
+    if gap < -0.5 * previous.height:
+        return _continues_in_next_column(previous, line, column)
+    if gap > _MAX_PARAGRAPH_GAP * previous.height:
         return False
     left = min(piece.left for piece in column)
     right = max(piece.right for piece in column + [line])
@@ -142,15 +168,36 @@ def _continues(previous: Line, line: Line, column: list[Line]) -> bool:
     return previous.right >= right - slack
 
 
-def join_wrapped(text: str, following: str) -> str:
-    """Two pieces of one paragraph: nothing between hanzi, a newline after a hyphen (the
-    normaliser decides whether it splits a word), else a space."""
+def _continues_in_next_column(previous: Line, line: Line, column: list[Line]) -> bool:
+    """A paragraph running from the foot of one column to the head of the next: it has
+    wrapped at least once, its last line is full and ends mid-sentence."""
+    if line.left < previous.right or len(column) < 2:
+        return False
+    if _SENTENCE_END_RE.search(previous.text.rstrip()):
+        return False
+    slack = _FULL_LINE_SLACK * max(previous.right - min(piece.left for piece in column), 1e-6)
+    return previous.right >= max(piece.right for piece in column) - slack
+
+
+def join_on_row(text: str, following: str) -> str:
+    """Two pieces side by side on one line: a space, except next to a hanzi or before punctuation."""
     if not text or not following:
         return text + following
-    if _CJK_EDGE_RE.match(text[-1]) and _CJK_EDGE_RE.match(following[0]):
+    if _CJK_EDGE_RE.match(text[-1]) or _CJK_EDGE_RE.match(following[0]) or following[0] in _CLOSING_PUNCTUATION:
         return text + following
-    if text[-1] == "-" and text[-2:-1].isalpha():
-        return text + "\n" + following
+    return text + " " + following
+
+
+def join_wrapped(text: str, following: str) -> str:
+    """Two pieces of one paragraph: nothing next to a hanzi, a newline after a letter and a
+    hyphen (the normaliser decides whether it splits a word), else a space."""
+    if not text or not following:
+        return text + following
+    if _CJK_EDGE_RE.match(text[-1]) or _CJK_EDGE_RE.match(following[0]):
+        return text + following  # Chinese puts no space at a line break, also beside "5G"
+    if text[-1] == "-":
+        # After a letter it may split a word; after a digit ("e5-small") it joins a compound.
+        return text + ("\n" if text[-2:-1].isalpha() else "") + following
     return text + " " + following
 
 

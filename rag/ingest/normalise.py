@@ -26,7 +26,7 @@ _COMPATIBILITY_BLOCKS = ((0xF900, 0xFAFF), (0x2F800, 0x2FA1F), (0xFB00, 0xFB06))
 _SOFT_HYPHEN = "\u00ad"
 # "exam-\nple": a word broken over a line with a hyphen. The second part starts lower-case,
 # which a new sentence or a list item after a dash would not.
-_LINE_BREAK_HYPHEN_RE = re.compile(r"([A-Za-z]+)-[ \t]*\n[ \t]*([a-z]+)")
+_LINE_BREAK_HYPHEN_RE = re.compile(r"([A-Za-z]+)-[ \t]*\n[ \t]*([a-z]+)(-?)")
 _WORD_RE = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
 
 
@@ -47,17 +47,19 @@ def normalise_glyphs(text: str) -> str:
 
 def join_hyphenated_words(text: str) -> str:
     """'exam-\\nple' -> 'example'; 'well-\\nknown' stays 'well-known' when the document
-    writes 'well-known' elsewhere on one line (and does not write 'wellknown')."""
+    writes 'well-known' elsewhere on one line (and does not write 'wellknown'), and so
+    does 'fonts-\\nnoto-cjk'. Without such evidence the break is taken for hyphenation."""
     matches = list(_LINE_BREAK_HYPHEN_RE.finditer(text))
     if not matches:
         return text
     vocabulary = {word.lower() for word in _WORD_RE.findall(text)}
 
     def rejoin(match: re.Match[str]) -> str:
-        left, right = match.group(1), match.group(2)
+        left, right, more = match.groups()
         compound = f"{left}-{right}".lower()
-        if compound in vocabulary and (left + right).lower() not in vocabulary:
-            return f"{left}-{right}"
+        # "fonts-\nnoto-cjk": a word that goes on with another hyphen is a compound.
+        if more or (compound in vocabulary and (left + right).lower() not in vocabulary):
+            return f"{left}-{right}{more}"
         return left + right
 
     return _LINE_BREAK_HYPHEN_RE.sub(rejoin, text)

@@ -28,6 +28,9 @@ MAX_PDF_PAGES = 1000
 # piece of text (a column gutter or a table cell), which layout.py places on its own.
 _MAX_GLYPH_GAP = 2.0
 _LINE_BREAKS = "\r\n"
+# PDFium reports a hyphen that ends a line as U+0002 (U+FFFE in its text ranges) and runs
+# the two lines together.
+_PDFIUM_LINE_END_HYPHENS = (0x0002, 0xFFFE)
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,10 @@ def _glyphs(textpage, pdfium_c) -> list[_Glyph]:
     left, right, bottom, top = (ctypes.c_double() for _ in range(4))
     for index in range(pdfium_c.FPDFText_CountChars(textpage)):
         code = pdfium_c.FPDFText_GetUnicode(textpage, index)
-        if not code or code == 0xFFFE:
+        if code in _PDFIUM_LINE_END_HYPHENS:
+            glyphs += [_Glyph("-", 0, 0, 0, 0), _Glyph("\n", 0, 0, 0, 0)]
+            continue
+        if not code:
             continue
         char = chr(code)
         if char in _LINE_BREAKS:
