@@ -18,8 +18,10 @@ Box = tuple[float, float, float, float]  # left, top, right, bottom in the image
 
 # Pages are shown this many pixels on their long side (scans: at their OCR size).
 VIEW_LONG_SIDE_PX = 1600
-# A quote that is not found whole is marked by its longest start found, if this long.
-_MIN_MATCH_CHARS = 4
+# A quote not found whole (it runs onto the next page) is marked by its longest start on
+# this page, when that is at least half of it and this long: a few characters would also
+# match a name repeated elsewhere on the page.
+_MIN_MATCH_CHARS = 8
 _IGNORED_RE = re.compile(r"[\s\-\u00ad]+")
 _HIGHLIGHT = (255, 214, 10, 110)
 
@@ -99,11 +101,12 @@ def _boxes_of(chars: list[tuple[str, Box]], quote: str) -> list[Box]:
 
 
 def _find(text: str, wanted: str) -> tuple[int, int]:
-    """(start, length) of `wanted` in `text`, else of its longest start found (binary search)."""
+    """(start, length) of `wanted` in `text`, else of its longest start found (binary search),
+    else (0, 0)."""
     found = text.find(wanted)
     if found >= 0:
         return found, len(wanted)
-    low, high = _MIN_MATCH_CHARS, len(wanted) - 1
+    low, high = max(_MIN_MATCH_CHARS, len(wanted) // 2), len(wanted) - 1
     best = (0, 0)
     while low <= high:
         middle = (low + high) // 2

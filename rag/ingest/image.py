@@ -6,10 +6,11 @@ per frame. Sizes are checked from the header before any pixel is decoded.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 from ..errors import IngestError
-from .ocr import check_image_size, ocr_paragraphs
+from .ocr import MAX_IMAGE_PIXELS, check_image_size, ocr_paragraphs
 from .parsed import ParsedFile
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
@@ -29,15 +30,13 @@ def read_image(raw: bytes, source: str) -> ParsedFile:
 
 def open_image(raw: bytes, source: str):
     """The image, upright (EXIF rotation applied), checked and decoded; IngestError otherwise."""
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     image = _open(raw, source)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image.load()
+        image.load()
         return ImageOps.exif_transpose(image)
-    except (OSError, ValueError, Image.DecompressionBombWarning) as exc:
+    except (OSError, ValueError) as exc:
         raise IngestError(f"{source}: damaged or truncated image ({exc}); re-save it") from None
 
 
@@ -46,10 +45,15 @@ def _open(raw: bytes, source: str):
     from PIL import Image, UnidentifiedImageError
 
     try:
-        image = Image.open(io.BytesIO(raw))
-    except Image.DecompressionBombError:
-        check_image_size(1 << 16, 1 << 16, f"{source}: image")  # raises with the reason
-        raise
+        with warnings.catch_warnings():  # the size is checked below, against a lower limit
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(raw))
+    except Image.DecompressionBombError as exc:  # Pillow's own cap (178 MP) refused the header
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(declared.group(1)) / 1e6:.0f} MP" if declared else "too large"
+        raise IngestError(
+            f"{source}: image is {size}, over the limit of {MAX_IMAGE_PIXELS / 1e6:.0f} MP; scale it down to index it"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise IngestError(f"{source}: not a readable image ({type(exc).__name__}); re-save it as PNG or JPEG") from None
     check_image_size(image.width, image.height, f"{source}: image")
