@@ -56,7 +56,7 @@ def _render_pdf_page(raw: bytes, page: int, name: str) -> tuple[object, list[tup
     import pypdfium2.raw as pdfium_c
 
     from .ingest.ocr import check_image_size, render_scale
-    from .ingest.pdf import PDFIUM_LOCK, _glyphs, open_pdf
+    from .ingest.pdf import PDFIUM_LOCK, open_pdf, page_glyphs
 
     with PDFIUM_LOCK:
         document = open_pdf(raw, name)
@@ -65,7 +65,7 @@ def _render_pdf_page(raw: bytes, page: int, name: str) -> tuple[object, list[tup
                 raise IngestError(f"{name}: has no page {page}")
             pdf_page = document[page - 1]
             textpage = pdf_page.get_textpage()
-            glyphs = [g for g in _glyphs(textpage, pdfium_c) if g.char != "\n" and g.right > g.left]
+            glyphs = [g for g in page_glyphs(textpage, pdfium_c) if g.char != "\n" and g.right > g.left]
             textpage.close()
             width, height = pdf_page.get_size()
             scale = VIEW_LONG_SIDE_PX / max(width, height, 1.0) if glyphs else render_scale(width, height)

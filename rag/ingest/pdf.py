@@ -127,14 +127,14 @@ def _page_lines(page) -> tuple[list[Line], bool]:
 
     textpage = page.get_textpage()
     try:
-        glyphs = _glyphs(textpage, pdfium_c)
+        glyphs = page_glyphs(textpage, pdfium_c)
     finally:
         textpage.close()
     has_image = any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2))
     return _pieces(glyphs, page.get_height()), has_image
 
 
-def _glyphs(textpage, pdfium_c) -> list[_Glyph]:
+def page_glyphs(textpage, pdfium_c) -> list[_Glyph]:
     """Every character with its box; PDFium's generated line breaks come as '\\n' glyphs."""
     glyphs = []
     left, right, bottom, top = (ctypes.c_double() for _ in range(4))
