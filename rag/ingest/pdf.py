@@ -34,7 +34,9 @@ _PDFIUM_LINE_END_HYPHENS = (0x0002, 0xFFFE)
 
 
 @dataclass(frozen=True)
-class _Glyph:
+class Glyph:
+    """A character with its box in PDF units (y grows upwards); line breaks have no box."""
+
     char: str
     left: float
     bottom: float
@@ -134,31 +136,31 @@ def _page_lines(page) -> tuple[list[Line], bool]:
     return _pieces(glyphs, page.get_height()), has_image
 
 
-def page_glyphs(textpage, pdfium_c) -> list[_Glyph]:
+def page_glyphs(textpage, pdfium_c) -> list[Glyph]:
     """Every character with its box; PDFium's generated line breaks come as '\\n' glyphs."""
     glyphs = []
     left, right, bottom, top = (ctypes.c_double() for _ in range(4))
     for index in range(pdfium_c.FPDFText_CountChars(textpage)):
         code = pdfium_c.FPDFText_GetUnicode(textpage, index)
         if code in _PDFIUM_LINE_END_HYPHENS:
-            glyphs += [_Glyph("-", 0, 0, 0, 0), _Glyph("\n", 0, 0, 0, 0)]
+            glyphs += [Glyph("-", 0, 0, 0, 0), Glyph("\n", 0, 0, 0, 0)]
             continue
         if not code:
             continue
         char = chr(code)
         if char in _LINE_BREAKS:
-            glyphs.append(_Glyph("\n", 0, 0, 0, 0))
+            glyphs.append(Glyph("\n", 0, 0, 0, 0))
             continue
         pdfium_c.FPDFText_GetCharBox(textpage, index, left, right, bottom, top)
-        glyphs.append(_Glyph(char, left.value, bottom.value, right.value, top.value))
+        glyphs.append(Glyph(char, left.value, bottom.value, right.value, top.value))
     return glyphs
 
 
-def _pieces(glyphs: list[_Glyph], page_height: float) -> list[Line]:
+def _pieces(glyphs: list[Glyph], page_height: float) -> list[Line]:
     """Glyphs grouped into pieces of one line, cut at line breaks and at wide gaps."""
     pieces: list[Line] = []
     chars: list[str] = []
-    boxes: list[_Glyph] = []
+    boxes: list[Glyph] = []
 
     def flush() -> None:
         if boxes:
@@ -183,7 +185,7 @@ def _pieces(glyphs: list[_Glyph], page_height: float) -> list[Line]:
     return pieces
 
 
-def _starts_new_piece(boxes: list[_Glyph], glyph: _Glyph) -> bool:
+def _starts_new_piece(boxes: list[Glyph], glyph: Glyph) -> bool:
     """A glyph far right of the last one, or off its line, starts a new piece."""
     last = boxes[-1]
     height = max(max(g.top - g.bottom for g in boxes[-8:]), glyph.top - glyph.bottom, 1e-6)
