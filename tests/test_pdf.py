@@ -73,6 +73,10 @@ def test_two_columns_are_read_one_after_the_other():
     order = [line.text for line in reading_order(lines, 600)]
     assert order == ["Title across the page", *(f"left {i}" for i in range(4)), *(f"right {i}" for i in range(4)),
                      "Footer across the page"]
+    # A form's short keys and values side by side are not columns: read row by row.
+    form = [Line(f"Key {row}:", 50, 100 + row * 20, 100, 112 + row * 20) for row in range(5)]
+    form += [Line(f"value {row}", 350, 100 + row * 20, 420, 112 + row * 20) for row in range(5)]
+    assert [line.text for line in reading_order(form, 600)][:4] == ["Key 0:", "value 0", "Key 1:", "value 1"]
 
 
 def test_wrapped_lines_are_joined_into_paragraphs():

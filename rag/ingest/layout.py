@@ -22,6 +22,7 @@ _GUTTER_STEPS = 41
 # Each column must hold at least this many lines and this share of the page's lines.
 _MIN_COLUMN_LINES = 3
 _MIN_COLUMN_SHARE = 0.2
+_MIN_COLUMN_FILL = 0.6  # the median line of a column of text spans this share of it (to the gutter)
 _MIN_EDGE_WIDTH = 0.15  # of the page width: narrower pieces do not mark a column's edge
 # A line is "full" (wrapped by the layout, so its paragraph goes on) when it reaches this
 # close to its column's right edge, as a share of the column's width.
@@ -118,12 +119,22 @@ def find_gutter(lines: list[Line], page_width: float) -> float | None:
         return None
     best = [x for count, x in counts if count == best_count]
     x = (best[0] + best[-1]) / 2
+    left = [line for line in lines if line.right <= x]
+    right = [line for line in lines if line.left >= x]
+    if not (_fills(left, min(line.left for line in left), x) and _fills(right, x, max(line.right for line in right))):
+        return None  # a form or table: short pieces side by side, read row by row
     # The middle of the gap between the columns' text; narrow pieces (a centred page
     # number, a short heading) do not mark a column's edge.
     wide = [line for line in lines if line.right - line.left >= _MIN_EDGE_WIDTH * page_width] or lines
     left_edge = max((line.right for line in wide if line.right <= x), default=x)
     right_edge = min((line.left for line in wide if line.left >= x), default=x)
     return (left_edge + right_edge) / 2
+
+
+def _fills(lines: list[Line], start: float, end: float) -> bool:
+    """True when most lines span most of the stretch from start to end, as wrapped text does."""
+    widths = sorted(line.right - line.left for line in lines)
+    return widths[len(widths) // 2] >= _MIN_COLUMN_FILL * (end - start)
 
 
 def _paragraphs(lines: list[Line]) -> list[str]:
