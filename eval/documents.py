@@ -42,6 +42,7 @@ def pages_html(pages: list[tuple[str, str]], running_title: str = "") -> str:
 
 def chromium_pdf(html: str, out: Path) -> Path:
     """Print HTML to PDF with Chromium, as a user's "Save as PDF" does."""
+    out = Path(out).resolve()
     source = out.with_suffix(".html")
     source.write_text(html, encoding="utf-8")
     subprocess.run(
