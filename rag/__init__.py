@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .config import Config
 from .errors import ConfigError, IngestError, ModelError, NotFoundError, RagError, StoreError
-from .types import Answer, Candidate, Chunk, Citation, Document
+from .types import Answer, Candidate, Chunk, Citation, Document, Page
 
 __all__ = [
     "Answer",
@@ -23,6 +23,7 @@ __all__ = [
     "IngestError",
     "ModelError",
     "NotFoundError",
+    "Page",
     "RagError",
     "StoreError",
     "ask",

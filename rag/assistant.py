@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from .answer import AnswerabilityModel, Evidence, extractive_answer
+from .answer import AnswerabilityModel, Evidence, extractive_answer, with_pages
 from .config import Config
 from .conversation import check_messages, clean_question
 from .errors import RagError
@@ -139,6 +139,10 @@ class Assistant:
         """The cleaned text that citations' offsets refer to."""
         return self.index.document_text(source)
 
+    def document_pages(self, source: str) -> tuple:
+        """Where each page of a paged file begins in its text (rag.types.Page); () if unpaged."""
+        return self.index.document_pages([source]).get(source, ())
+
     # ---- questions -------------------------------------------------------------------
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Candidate]:
@@ -178,7 +182,7 @@ class Assistant:
         answered = time.perf_counter()
         answer.timings = {"retrieve_s": round(retrieved - began, 3), "total_s": round(answered - began, 3)}
         log.debug("answered in %.0f ms", (answered - began) * 1000)
-        yield answer
+        yield with_pages(answer, evidence.pages)
         generator = self.generator
         if generator is None or answer.answerability < self.answerability.ask_llm_at:
             return  # the evidence cannot hold the answer: no model need read it
@@ -189,7 +193,7 @@ class Assistant:
         if final is None or final.partial:
             return
         final.timings = {**(final.timings or {}), "retrieve_s": round(retrieved - began, 3)}
-        yield _with_notice(final, indexing)
+        yield _with_notice(with_pages(final, evidence.pages), indexing)
 
     def _indexing_notice(self) -> str:
         report = self._indexing
@@ -209,9 +213,10 @@ class Assistant:
         sentences = self.index.sentence_vectors(sources)
         # A file being rewritten by an ingest under way may have lost its text a moment ago.
         texts = {s: t for s in sources if (t := self.index.document_text(s)) is not None}
+        pages = self.index.document_pages(sources)
         idf = self.index.bm25().idf
         languages = frozenset(lang for lang in ("zh", "en") if self.index.has_language(lang))
-        return Evidence(question, vector, candidates, sentences, texts, idf, languages)
+        return Evidence(question, vector, candidates, sentences, texts, idf, languages, pages)
 
     # ---- conversations ---------------------------------------------------------------
 

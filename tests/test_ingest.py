@@ -23,7 +23,6 @@ from rag.ingest import (
     clean_text_with_log,
     decode_text,
     derive_title,
-    detect_lang,
     file_sha256,
     find_text_date,
     is_toned_pinyin_syllable,
@@ -35,6 +34,7 @@ from rag.ingest import (
     split_front_matter,
     strip_pinyin_annotations,
 )
+from rag.text import detect_language
 from rag.types import Document
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -532,7 +532,7 @@ def test_parser_bug_becomes_ingest_error(tmp_path: Path, monkeypatch: pytest.Mon
     def broken_parser(html: str) -> None:
         raise ValueError("boom")
 
-    monkeypatch.setattr("rag.ingest.parse_html", broken_parser)
+    monkeypatch.setattr("rag.ingest.html.parse_html", broken_parser)
     write(tmp_path / "a.html", "<p>one</p><p>two</p>")
     write(tmp_path / "b.txt", "Still read.")
     documents, skipped = load_documents(tmp_path)
@@ -738,8 +738,8 @@ def test_find_text_date() -> None:
     assert find_text_date(f"{BODY}\n\n北京市科学技术协会\n2023年12月22日") == "2023-12-22"
 
 
-def test_detect_lang() -> None:
-    assert detect_lang(BODY) == "zh"
-    assert detect_lang("The zone opened in Chaoyang (朝阳) this week.") == "en"
-    assert detect_lang("华为、小米和阿里巴巴将入驻 AI 产业园。") == "zh"
-    assert detect_lang("") == "en"
+def test_document_language() -> None:
+    assert detect_language(BODY) == "zh"
+    assert detect_language("The zone opened in Chaoyang (朝阳) this week.") == "en"
+    assert detect_language("华为、小米和阿里巴巴将入驻 AI 产业园。") == "zh"
+    assert detect_language("") == "en"
