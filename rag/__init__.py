@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .config import Config
 from .errors import ConfigError, IngestError, ModelError, RagError, StoreError
-from .types import Answer, Candidate, Chunk, Citation, Document
+from .types import Answer, Candidate, Chunk, Citation, Document, Page
 
 __all__ = [
     "Answer",
@@ -22,6 +22,7 @@ __all__ = [
     "Document",
     "IngestError",
     "ModelError",
+    "Page",
     "RagError",
     "StoreError",
     "ask",

@@ -7,7 +7,7 @@ to the question (cross-lingual) plus the share of the question's key terms it co
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from .text import (
     unread_letters,
     words,
 )
-from .types import Answer, Candidate, Chunk, Citation
+from .types import Answer, Candidate, Chunk, Citation, Page, page_at
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ class Evidence:
     """What one question gathered from the index, once: every answerer reads it.
 
     `sentences` are (source, start, end, vector) of every sentence of the retrieved files;
-    `texts` the cleaned text of those files; `idf` the BM25 idf of every indexed term.
+    `texts` the cleaned text of those files; `idf` the BM25 idf of every indexed term;
+    `pages` the page marks of those files (empty for unpaged ones).
     """
 
     question: str
@@ -71,6 +72,7 @@ class Evidence:
     texts: dict[str, str]
     idf: dict[str, float]
     languages: frozenset[str] = frozenset({"zh", "en"})  # the languages of the indexed chunks
+    pages: dict[str, tuple[Page, ...]] = field(default_factory=dict)
 
 
 # The answerability features, in the order of AnswerabilityModel.weights.
@@ -366,6 +368,19 @@ def _citation(n: int, sent: ScoredSentence) -> Citation:
         score=round(sent.score, 4),
         date=chunk.date,
     )
+
+
+def with_pages(answer: Answer, pages: dict[str, tuple[Page, ...]]) -> Answer:
+    """The answer, its citations given the page their quote starts on (None for unpaged files)."""
+    answer.citations = [_paged(citation, pages.get(citation.source, ())) for citation in answer.citations]
+    return answer
+
+
+def _paged(citation: Citation, pages: tuple[Page, ...]) -> Citation:
+    number = page_at(pages, citation.start)
+    if number is None:
+        return citation
+    return replace(citation, page=number, page_label=pages[number - 1].label)
 
 
 def _join(question: str, parts: list[tuple[str, int]]) -> str:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Protocol
 
-from .answer import AnswerabilityModel, Evidence, extractive_answer
+from .answer import AnswerabilityModel, Evidence, extractive_answer, with_pages
 from .config import Config
 from .errors import RagError
 from .types import Answer, Candidate
@@ -156,7 +156,7 @@ class Assistant:
         answered = time.perf_counter()
         answer.timings = {"retrieve_s": round(retrieved - began, 3), "total_s": round(answered - began, 3)}
         log.debug("answered in %.0f ms", (answered - began) * 1000)
-        yield answer
+        yield with_pages(answer, evidence.pages)
         generator = self.generator
         if generator is None or answer.answerability < self.answerability.ask_llm_at:
             return  # the evidence cannot hold the answer: no model need read it
@@ -184,7 +184,7 @@ class Assistant:
             if final is None:
                 return
         final.timings = {**(final.timings or {}), "retrieve_s": round(retrieved - began, 3)}
-        yield final
+        yield with_pages(final, evidence.pages)
 
     def gather(self, question: str, top_k: int | None = None) -> Evidence:
         """Retrieve for a cleaned question and read what every answerer needs, in one pass."""
@@ -198,9 +198,10 @@ class Assistant:
             sources = sorted({c.chunk.source for c in candidates})
             sentences = self.index.sentence_vectors(sources)
             texts = {s: t for s in sources if (t := self.index.document_text(s)) is not None}
+            pages = self.index.document_pages(sources)
             idf = self.index.bm25().idf
             languages = frozenset(lang for lang in ("zh", "en") if self.index.has_language(lang))
-        return Evidence(question, vector, candidates, sentences, texts, idf, languages)
+        return Evidence(question, vector, candidates, sentences, texts, idf, languages, pages)
 
     # ---- conversations ---------------------------------------------------------------
 

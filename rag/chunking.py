@@ -1,4 +1,4 @@
-"""Token-budgeted, sentence-aware chunks with stable ids and offsets into the cleaned text."""
+"""Token-budgeted, sentence-aware chunks with stable ids, offsets into the cleaned text and pages."""
 from __future__ import annotations
 
 import hashlib
@@ -112,4 +112,5 @@ def _make_chunk(doc: Document, ordinal: int, start: int, end: int) -> Chunk:
         ordinal=ordinal,
         title=doc.title,
         date=doc.date,
+        page=doc.page_at(start),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import math
 import pickle
@@ -21,11 +22,14 @@ import numpy as np
 from .config import Config
 from .errors import StoreError
 from .text import document_tokens, looks_like_injection, normalize
-from .types import Chunk, Document
+from .types import Chunk, Document, Page
 
 log = logging.getLogger(__name__)
 
 _BATCH = 1000  # Chroma rejects very large single writes
+# What a file's rows hold; bump it when that changes (2: chunk pages and document page marks),
+# and sync re-indexes every file written under an older schema, as if it had changed.
+SCHEMA = 2
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,14 @@ class IndexedFile:
     lang: str
     url: str
     chunks: int
+    schema: int = 1  # rows written before the schema was recorded are version 1
+
+    def matches(self, sha256: str) -> bool:
+        """True when these rows hold the file with this hash, written under the current SCHEMA."""
+        return self.sha256 == sha256 and self.schema == SCHEMA
+
+
+_INDEXED_FIELDS = frozenset(IndexedFile.__dataclass_fields__)
 
 
 def _store_errors(method):
@@ -90,7 +102,7 @@ class ChunkIndex:
     def files(self) -> dict[str, IndexedFile]:
         """Complete files by source."""
         rows = _get_all(self.documents, ["metadatas"])
-        return {meta["source"]: IndexedFile(**meta) for meta in rows["metadatas"]}
+        return {meta["source"]: _indexed_file(meta) for meta in rows["metadatas"]}
 
     @_store_errors
     def chunk_count(self) -> int:
@@ -100,6 +112,14 @@ class ChunkIndex:
     def document_text(self, source: str) -> str | None:
         rows = self.documents.get(ids=[_doc_id(source)], include=["documents"])
         return rows["documents"][0] if rows["ids"] else None
+
+    @_store_errors
+    def document_pages(self, sources: list[str]) -> dict[str, tuple[Page, ...]]:
+        """Page marks by source (an empty tuple for an unpaged file); unknown sources are left out."""
+        if not sources:
+            return {}
+        rows = self.documents.get(ids=[_doc_id(s) for s in dict.fromkeys(sources)], include=["metadatas"])
+        return {meta["source"]: _pages(meta.get("pages", "")) for meta in rows["metadatas"]}
 
     # ---- writes ----------------------------------------------------------------------
 
@@ -161,7 +181,7 @@ class ChunkIndex:
             texts += [c.text for c in chunks]
             metas += [
                 {**base, "start": c.start, "end": c.end, "ordinal": c.ordinal, "title": doc.title, "date": doc.date,
-                 "lang": doc.lang}
+                 "lang": doc.lang, "page": c.page or 0}
                 for c in chunks
             ]
             sentence_ids += [f"{doc.sha256[:16]}:{doc.source}:{s}-{e}" for s, e in spans]
@@ -171,7 +191,8 @@ class ChunkIndex:
             doc_ids.append(_doc_id(doc.source))
             centroids.append(_normalized_mean(chunk_vectors))
             doc_texts.append(doc.text)
-            doc_metas.append(vars(IndexedFile(doc.source, doc.sha256, doc.title, doc.date, doc.lang, doc.url, len(chunks))))
+            row = IndexedFile(doc.source, doc.sha256, doc.title, doc.date, doc.lang, doc.url, len(chunks), SCHEMA)
+            doc_metas.append({**vars(row), "pages": _pages_json(doc.pages)})
         if ids:
             _add(self.chunks, ids, np.concatenate(vectors), texts, metas)
         if sentence_ids:
@@ -435,6 +456,19 @@ def _normalized_mean(vectors: np.ndarray) -> list[float]:
     return (mean / norm).tolist()
 
 
+def _indexed_file(meta: dict) -> IndexedFile:
+    return IndexedFile(**{key: value for key, value in meta.items() if key in _INDEXED_FIELDS})
+
+
+def _pages_json(pages: tuple[Page, ...]) -> str:
+    """Page marks as a JSON string (Chroma metadata holds scalars only); "" when unpaged."""
+    return json.dumps([[page.start, page.label] for page in pages], ensure_ascii=False) if pages else ""
+
+
+def _pages(stored: str) -> tuple[Page, ...]:
+    return tuple(Page(start, label) for start, label in json.loads(stored)) if stored else ()
+
+
 def _chunk(cid: str, text: str, meta: dict) -> Chunk:
     return Chunk(
         id=cid,
@@ -446,4 +480,5 @@ def _chunk(cid: str, text: str, meta: dict) -> Chunk:
         title=meta.get("title", ""),
         date=meta.get("date", ""),
         lang=meta.get("lang", ""),
+        page=meta.get("page") or None,
     )

@@ -102,7 +102,8 @@ def sync_corpus(
         for source in sorted(set(indexed) - set(on_disk)):
             index.delete_file(source)
             report.removed.append(source)
-        todo = [(p, s in indexed) for s, (p, h) in on_disk.items() if indexed.get(s) is None or indexed[s].sha256 != h]
+        # A file indexed under an older index schema is re-read as if it had changed.
+        todo = [(p, s in indexed) for s, (p, h) in on_disk.items() if s not in indexed or not indexed[s].matches(h)]
         report.unchanged = len(on_disk) - len(todo)
         report.timings["scan"] = time.perf_counter() - began
         bar = _progress(len(todo), progress)

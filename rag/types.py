@@ -1,7 +1,27 @@
 """The records that flow through the pipeline: files -> Document -> Chunk -> Candidate -> Answer."""
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Page:
+    """Where one page of a paged source (PDF page, slide, sheet) begins in `Document.text`."""
+
+    start: int  # offset in Document.text where this page begins
+    label: str  # what a citation shows: "p. 3", "slide 2", "sheet Sales"
+
+
+def page_at(pages: tuple[Page, ...], offset: int) -> int | None:
+    """1-based number of the page holding `offset`, or None for an unpaged source.
+
+    Pages are listed one per physical page, empty ones included (they start where the next
+    one does), so the number is the page's position and an empty page is never chosen.
+    """
+    if not pages:
+        return None
+    return max(1, bisect_right([page.start for page in pages], offset))
 
 
 @dataclass(frozen=True)
@@ -15,6 +35,11 @@ class Document:
     url: str = ""
     lang: str = ""  # "zh" or "en"
     sha256: str = ""  # hash of the raw file bytes
+    pages: tuple[Page, ...] = ()  # empty for unpaged sources
+
+    def page_at(self, offset: int) -> int | None:
+        """1-based number of the page holding `offset` in `text`; None if unpaged."""
+        return page_at(self.pages, offset)
 
 
 @dataclass(frozen=True)
@@ -30,6 +55,7 @@ class Chunk:
     title: str = ""
     date: str = ""
     lang: str = ""
+    page: int | None = None  # 1-based number of the page the chunk starts on
 
 
 @dataclass
@@ -55,6 +81,8 @@ class Citation:
     end: int
     score: float
     date: str = ""
+    page: int | None = None  # 1-based page of the quote's start; None if unpaged
+    page_label: str = ""  # e.g. "p. 3"
 
 
 @dataclass

@@ -532,7 +532,7 @@ def test_parser_bug_becomes_ingest_error(tmp_path: Path, monkeypatch: pytest.Mon
     def broken_parser(html: str) -> None:
         raise ValueError("boom")
 
-    monkeypatch.setattr("rag.ingest.parse_html", broken_parser)
+    monkeypatch.setattr("rag.ingest.html.parse_html", broken_parser)
     write(tmp_path / "a.html", "<p>one</p><p>two</p>")
     write(tmp_path / "b.txt", "Still read.")
     documents, skipped = load_documents(tmp_path)

@@ -1,0 +1,54 @@
+"""Word .docx: paragraphs and table rows in document order."""
+from __future__ import annotations
+
+import io
+
+import docx
+from docx.table import Table
+from docx.text.paragraph import Paragraph
+
+from ..errors import IngestError
+from .meta import tidy_title
+from .parsed import ParsedFile
+
+
+def read_docx(raw: bytes, source: str) -> ParsedFile:
+    """Paragraphs and table rows in document order; title from core properties or first heading."""
+    try:
+        document = docx.Document(io.BytesIO(raw))
+    except Exception as exc:  # python-docx raises zip, XML and key errors on bad files
+        problem = type(exc).__name__
+        message = f"{source}: not a readable .docx ({problem}); re-save it from Word or LibreOffice"
+        raise IngestError(message) from None
+    blocks: list[str] = []
+    heading = ""
+    for item in document.iter_inner_content():
+        if isinstance(item, Paragraph):
+            blocks.append(item.text)
+            if not heading and _is_heading_style(item) and item.text.strip():
+                heading = item.text
+        elif isinstance(item, Table):
+            blocks.append("\n".join(_docx_table_rows(item)))
+    title = tidy_title(document.core_properties.title) or tidy_title(heading)
+    # core_properties.created is when the file (or its template) was made, not a publication date.
+    return ParsedFile("\n\n".join(blocks), title)
+
+
+def _is_heading_style(paragraph: Paragraph) -> bool:
+    """True for Title and Heading N paragraph styles."""
+    name = paragraph.style.name if paragraph.style is not None else ""
+    return name == "Title" or name.startswith("Heading")
+
+
+def _docx_table_rows(table: Table) -> list[str]:
+    """One line per table row, cells separated by ' | ' (merged cells counted once)."""
+    rows: list[str] = []
+    for row in table.rows:
+        cells: list[str] = []
+        for cell in row.cells:
+            text = cell.text.strip()
+            if text and (not cells or cells[-1] != text):
+                cells.append(text)
+        if cells:
+            rows.append(" | ".join(cells))
+    return rows
