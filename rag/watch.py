@@ -26,6 +26,7 @@ SETTLE_MAX_MS = 5000
 # How often the watcher looks up from waiting, to notice a stop, a vanished folder or a sync to retry.
 CHECK_EVERY_MS = 1000
 RETRY_AFTER_S = 5.0  # after a failed sync (another process holding the index, a server down)
+POLL_DELAY_MS = 1000  # between scans, when the OS gives no events (some network shares, a watch limit)
 FOLDER_POLL_S = 1.0  # while the folder is missing (an unmounted share, a folder renamed away)
 
 # Files that are still being written or belong to an editor, never documents themselves:
@@ -100,17 +101,18 @@ class FolderWatcher:
         self._stop = threading.Event()
         self._skips: dict[str, str] = {}
         self._retry_at: float | None = None
+        self._failure = ""  # the last failed sync's reason, until a sync succeeds
+        self._polling = False  # set when the OS would not give us events for the folder
         self._thread: threading.Thread | None = None
 
     # ---- running -----------------------------------------------------------------------
 
     def run(self) -> None:
-        """Sync now, then after every burst of changes, until `stop()`. A folder that vanishes
+        """Sync, then sync after every burst of changes, until `stop()`. A folder that vanishes
         is waited for (its documents stay indexed meanwhile) and synced when it is back."""
         while not self._stop.is_set():
             if not self._wait_for_folder():
                 return
-            self.sync()
             self._watch()
 
     def start(self) -> threading.Thread:
@@ -140,11 +142,13 @@ class FolderWatcher:
         except Exception as exc:  # the watcher must outlive any one failed sync
             if not isinstance(exc, RagError):
                 log.exception("sync of %s failed", self.root)
-            self._echo(f"sync failed: {exc}; trying again in {RETRY_AFTER_S:g} s")
+            if str(exc) != self._failure:  # a lasting problem is said once, not every few seconds
+                self._echo(f"sync failed: {exc}; trying again every {RETRY_AFTER_S:g} s")
+            self._failure = str(exc)
             self._retry_at = time.monotonic() + RETRY_AFTER_S
             return None
         self.syncs += 1
-        self._retry_at = None
+        self._retry_at, self._failure = None, ""
         lines, self._skips = change_lines(report, self._skips)
         if first:  # the catch-up sync may touch thousands of files: a summary, and the skips
             lines = [line for line in lines if line.startswith("skipped ")] + [f"up to date: {report.summary()}"]
@@ -157,10 +161,13 @@ class FolderWatcher:
     # ---- waiting -----------------------------------------------------------------------
 
     def _watch(self) -> None:
-        """Sync after each burst of changes until stopped, or until the folder is gone or replaced."""
+        """Sync once the watch is up, then after each burst of changes, until stopped or until the
+        folder is gone or replaced. Syncing after the watch began means a file that lands during
+        the catch-up sync is either in it or reported to the next one."""
         import watchfiles
 
         identity = _folder_identity(self.root)
+        caught_up = False
         try:
             for changes in watchfiles.watch(
                 self.root,
@@ -170,15 +177,21 @@ class FolderWatcher:
                 stop_event=self._stop,
                 rust_timeout=CHECK_EVERY_MS,
                 yield_on_timeout=True,
+                force_polling=self._polling or None,  # None: watchfiles decides (WATCHFILES_FORCE_POLLING)
+                poll_delay_ms=POLL_DELAY_MS,
             ):
                 if _folder_identity(self.root) != identity:
                     return  # run() waits for it and syncs once it is back
-                if changes or self._retry_due():
+                if changes or not caught_up or self._retry_due():
+                    caught_up = True
                     self.sync()
-        except OSError as exc:  # vanished before the watch began, or the OS watch limit is reached
-            if self.root.is_dir():
-                self._echo(f"cannot watch {self.root} ({exc}); checking again in {FOLDER_POLL_S:g} s")
-                self._stop.wait(FOLDER_POLL_S)
+        except OSError as exc:  # vanished before the watch began, or the OS's limit of watches is reached
+            if self.root.is_dir() and not self._polling:
+                self._echo(f"cannot watch {self.root} for events ({exc}); polling it every {POLL_DELAY_MS} ms instead")
+                self._polling = True
+            elif self.root.is_dir():
+                self._echo(f"cannot watch {self.root} ({exc}); trying again in {RETRY_AFTER_S:g} s")
+                self._stop.wait(RETRY_AFTER_S)
 
     def _counts(self, change, path: str) -> bool:
         from .ingest import SUPPORTED_SUFFIXES

@@ -1,4 +1,4 @@
-"""Read corpus files (txt, md, html, pdf, docx) into cleaned `Document`s.
+"""Read corpus files (txt, md, html, pdf, docx, pptx, xlsx, xls, csv) into cleaned `Document`s.
 
 Each format reader (registered by suffix in `formats.py`) returns text plus whatever
 metadata the format carries; `clean_text` then removes scraping debris (share prompts, ICP

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import docx, html, pdf, plain
+from . import docx, html, pdf, plain, pptx, sheets
 from .parsed import ParsedFile
 
 Reader = Callable[[bytes, str], ParsedFile]
@@ -20,5 +20,9 @@ READERS: dict[str, Reader] = {
     ".htm": html.read_html,
     ".pdf": pdf.read_pdf,
     ".docx": docx.read_docx,
+    ".pptx": pptx.read_pptx,
+    ".xlsx": sheets.read_xlsx,
+    ".xls": sheets.read_xls,
+    ".csv": sheets.read_csv,
 }
 SUPPORTED_SUFFIXES = tuple(READERS)
