@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from dataclasses import asdict
 
 from .config import Config
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("prepare", help="prepare the bundled embedding model in the cache dir")
     _add_kb_commands(sub)
     _add_serve_command(sub)
+    watch = sub.add_parser("watch", help="keep the index in step with a folder: index files as they are added, changed or removed")
+    watch.add_argument("--docs", help="documents folder (default: RAG_DOCS_DIR or seeds/)")
     return parser
 
 
@@ -115,6 +118,8 @@ def _run(args) -> int:
             print(f"skipped {source}: {reason}", file=sys.stderr)
         print(report.summary())
         return 0
+    if args.command == "watch":
+        return _watch(assistant)
     if args.command == "docs":
         for f in assistant.documents():
             print(f"{f.source}\t{f.lang}\t{f.date or '-'}\t{f.chunks} chunks\t{f.title}")
@@ -152,6 +157,20 @@ def _run_kb(args, config: Config) -> int:
             files = ChunkIndex(kb.config_for(config, base.name), config.embed_model).files()
             mark = " (default)" if base.default else ""
             print(f"{base.name}{mark}\t{base.docs_dir}\t{len(files)} documents indexed")
+
+
+def _watch(assistant) -> int:
+    """Sync, then one timestamped line per change picked up, until Ctrl-C."""
+    from .watch import FolderWatcher
+
+    def echo(line: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+
+    print(f"watching {assistant.config.docs_dir} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    try:
+        FolderWatcher(assistant, echo=echo).run()
+    except KeyboardInterrupt:
+        print("stopped watching", file=sys.stderr)
     return 0
 
 

@@ -22,18 +22,14 @@ from .errors import NotFoundError, RagError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 MAX_NAME_CHARS = 120
 
 
 def supported_suffixes() -> tuple[str, ...]:
-    """The file types ingestion reads, lower case with the dot."""
-    try:
-        from .ingest import SUPPORTED_SUFFIXES
+    """The file types ingestion reads (rag.ingest.formats), lower case with the dot."""
+    from .ingest import SUPPORTED_SUFFIXES
 
-        return tuple(s.lower() for s in SUPPORTED_SUFFIXES)
-    except Exception:  # the loaders are optional at import time
-        return DEFAULT_SUFFIXES
+    return SUPPORTED_SUFFIXES
 
 
 def safe_filename(name: str, fallback_stem: str = "upload") -> str:

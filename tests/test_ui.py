@@ -203,6 +203,7 @@ QUILLFEATHER = (
 )
 
 ORCHARD = "The Velmora orchard lab grows apples under violet LED light. It opened in 2029 in Dunmere.\n"
+TESSELLATE = "Tessellate kiln notes\n\nThe Tessellate kiln in Harbour Ward fires stoneware at 1320 degrees.\n"
 
 
 class Server(ServerProcess):
@@ -417,6 +418,18 @@ def test_app_in_browser(app_server, browser):
     text, timings["ask_after_delete_s"] = ui.ask(question)
     ui.shot("08-after-delete")
     assert "zephyrion_robotics.txt" not in ui.cited_sources(), text
+
+    # 6b. the watched folder (on by default): a file put straight into the folder is listed and answered
+    ui.tab("docs")
+    assert page.locator("#rag-watch input[type=checkbox]").is_checked()
+    began = time.perf_counter()
+    (app_server.docs / "tessellate_kiln.txt").write_text(TESSELLATE, encoding="utf-8")
+    page.locator("#rag-docs-table").locator("text=tessellate_kiln.txt").wait_for(timeout=30_000)
+    timings["watch_pickup_s"] = time.perf_counter() - began
+    assert "added tessellate_kiln.txt" in page.locator("#rag-watch-note").inner_text()
+    ui.shot("08b-watched")
+    text, _ = ui.ask("How hot does the Tessellate kiln fire?")
+    assert "tessellate_kiln.txt" in ui.cited_sources() and "1320" in text, text
 
     # 7. an empty question is a message in the chat, and the app keeps serving
     before = ui.bot_count()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from . import render, viewer
+from . import render, viewer, watch
 from .corpus import Corpus, max_upload_bytes, supported_suffixes
 from .kb import SelectedBase, kb_selector, wire_selector
 from .retrieval import retrieval_tab
@@ -195,10 +195,12 @@ def backend_line(answer) -> str:
     return f"\n\n*Answer by the {render.md_escape(answer.backend)} LLM{grounded} · 由语言模型生成*"
 
 
-def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
-    """The Blocks for an Assistant. Launch with CSS/HEAD (see `launch_kwargs`)."""
+def build_app(assistant, startup: Startup | None = None, watch_folder: bool = True) -> gr.Blocks:
+    """The Blocks for an Assistant. Launch with CSS/HEAD (see `launch_kwargs`). `watch_folder`:
+    the Documents tab's watcher starts on (see ui.watch)."""
     corpus = Corpus(assistant)
     startup = startup or Startup(state="ready")
+    watcher = watch.AppWatcher(assistant, startup, enabled=watch_folder)
     suffixes = supported_suffixes()
     available = _available_backends(assistant)
     generator = assistant.generator
@@ -475,6 +477,7 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
                             delete_btn = gr.Button("Delete document · 删除", variant="stop", elem_id="rag-delete")
                             reindex_btn = gr.Button("Re-index · 重建索引", elem_id="rag-reindex")
                         docs_notice = gr.HTML(elem_id="rag-docs-notice")
+                        watch_toggle, watch_note = watch.controls(watcher)
                 doc_view = gr.HTML(render.document_view_html("", None), elem_id="rag-doc-view")
 
             with gr.Tab("Settings · 设置", id="settings", elem_id="rag-tab-settings"):
@@ -530,8 +533,10 @@ def build_app(assistant, startup: Startup | None = None) -> gr.Blocks:
         demo.load(lambda: docs_outputs(), None, docs_out, show_progress="hidden")
         if kb_choice is not None:
             wire_selector(demo, kb_choice, assistant, [chatbot, history, turns, sources], clear_chat, docs_out, docs_outputs)
+        watch.wire(watcher, watch_toggle, watch_note, doc_choice, docs_out, docs_outputs)
 
     demo.rag_startup = startup
+    demo.rag_watcher = watcher
     return demo
 
 

@@ -1,4 +1,4 @@
-"""Read corpus files (txt, md, html, pdf, docx, images) into cleaned `Document`s.
+"""Read corpus files (txt, md, html, pdf, docx, pptx, xlsx, xls, csv, images) into cleaned `Document`s.
 
 Each format reader (registered by suffix in `formats.py`) returns text, or text per page,
 plus whatever metadata the format carries. Glyphs are then normalised (`normalise.py`:

@@ -9,11 +9,16 @@ from docx.text.paragraph import Paragraph
 
 from ..errors import IngestError
 from .meta import tidy_title
+from .office import encrypted_office_problem
 from .parsed import ParsedFile
+from .tables import table_lines
 
 
 def read_docx(raw: bytes, source: str) -> ParsedFile:
     """Paragraphs and table rows in document order; title from core properties or first heading."""
+    problem = encrypted_office_problem(raw, source, "Word")
+    if problem:
+        raise problem
     try:
         document = docx.Document(io.BytesIO(raw))
     except Exception as exc:  # python-docx raises zip, XML and key errors on bad files
@@ -41,14 +46,8 @@ def _is_heading_style(paragraph: Paragraph) -> bool:
 
 
 def _docx_table_rows(table: Table) -> list[str]:
-    """One line per table row, cells separated by ' | ' (merged cells counted once)."""
-    rows: list[str] = []
-    for row in table.rows:
-        cells: list[str] = []
-        for cell in row.cells:
-            text = cell.text.strip()
-            if text and (not cells or cells[-1] != text):
-                cells.append(text)
-        if cells:
-            rows.append(" | ".join(cells))
-    return rows
+    """One line per table row, each value with its column name (see tables.table_lines).
+
+    python-docx gives a merged cell once per grid column and row it covers, which is the
+    filled grid table_lines expects."""
+    return table_lines([[cell.text for cell in row.cells] for row in table.rows]).lines

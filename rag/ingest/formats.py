@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import docx, html, image, pdf, plain
+from . import docx, html, image, pdf, plain, pptx, sheets
 from .parsed import ParsedFile
 
 Reader = Callable[[bytes, str], ParsedFile]
@@ -21,5 +21,9 @@ READERS: dict[str, Reader] = {
     ".pdf": pdf.read_pdf,
     ".docx": docx.read_docx,
     **{suffix: image.read_image for suffix in image.IMAGE_SUFFIXES},
+    ".pptx": pptx.read_pptx,
+    ".xlsx": sheets.read_xlsx,
+    ".xls": sheets.read_xls,
+    ".csv": sheets.read_csv,
 }
 SUPPORTED_SUFFIXES = tuple(READERS)
