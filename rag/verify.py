@@ -403,86 +403,86 @@ def verify(answer_text: str, passages: list[Passage], embedder=None, question: s
         return Verification(ABSTAIN_MESSAGE, [], 1.0, abstained=True)
     question_ev = _evidence(question)
     question_terms = _whole_words([t for t in sorted(question_ev.tokens) if t not in FILLER and (len(t) > 1 or not CJK_RE.match(t))])
-    claims = [_analyse(i, raw, question_ev) for i, (raw, _gap) in enumerate(_split(answer_text))]
-    gaps = [gap for _raw, gap in _split(answer_text)]
+    pieces = _split(answer_text)
+    claims = [_analyse(i, raw, question_ev) for i, (raw, _gap) in enumerate(pieces)]
     evidence = [_evidence(p.text) for p in passages]
+    claim_sims, sentence_sims = _similarities(claims, passages, embedder)
     by_number = {p.n: i for i, p in enumerate(passages)}
-
-    claim_sims = sentence_sims = None  # claim x passage (its best sentence); per passage, claim x sentence
-    if embedder is not None and passages and any(c.is_claim for c in claims):
-        claim_vecs = embedder.embed_queries([c.clean for c in claims])
-        spans = [p.sentence_spans() for p in passages]
-        flat = [p.text[a - p.start : b - p.start] for p, ss in zip(passages, spans) for a, b in ss]
-        vecs = embedder.embed_passages(flat)
-        sentence_sims, at = [], 0
-        for ss in spans:
-            sentence_sims.append(claim_vecs @ vecs[at : at + len(ss)].T)
-            at += len(ss)
-        claim_sims = np.stack([s.max(axis=1) for s in sentence_sims], axis=1)
-
     keys: dict[tuple[str, int, int], int] = {}
-    citations: list[Citation] = []
+    result = Verification("", [], 1.0)
     out: list[str] = []
-    result = Verification("", citations, 1.0)
-    for claim, gap in zip(claims, gaps):
-        lang = detect_language(claim.clean) if claim.clean else "en"
+    for claim, (_raw, gap) in zip(claims, pieces):
+        lead = "" if not out else _gap(gap)
         if not claim.is_claim:
             if claim.clean:
-                out.append(("" if not out else _gap(gap)) + claim.bullet + claim.clean)
+                out.append(lead + claim.bullet + claim.clean)
             continue
         result.claims += 1
-        supports = []
-        for i, ev in enumerate(evidence):
-            sim = None if claim_sims is None else float(claim_sims[claim.index, i])
-            s = _support(claim, ev, sim, question_terms)
-            s.passage = i
-            supports.append(s)
+        sims = None if claim_sims is None else claim_sims[claim.index]
+        supports = [_support(claim, ev, None if sims is None else float(sims[i]), question_terms) for i, ev in enumerate(evidence)]
+        for i, support in enumerate(supports):
+            support.passage = i
         cited = [by_number[n] for n in dict.fromkeys(claim.marks) if n in by_number]
-        chosen = [i for i in cited if supports[i].supported]
+        chosen = [i for i in cited if supports[i].supported] or _support_elsewhere(claim, supports, passages, sims, question_terms)
         if not chosen:
-            ranked = sorted((s for s in supports if s.supported), key=lambda s: -s.score)
-            if ranked:
-                chosen = [ranked[0].passage]
-            elif len(passages) >= 2:
-                # A list may gather items from two passages: try the best two together.
-                pair = sorted(supports, key=lambda s: -s.score)[:2]
-                joined = _evidence("\n".join(passages[s.passage].text for s in pair))
-                sims = [None if claim_sims is None else float(claim_sims[claim.index, s.passage]) for s in pair]
-                sim = None if sims[0] is None else max(sims)
-                if _support(claim, joined, sim, question_terms).supported:
-                    chosen = sorted(s.passage for s in pair)
-            if not chosen:
-                result.dropped.append(claim.clean)
-                continue
-            if cited and not set(chosen) & set(cited):
-                result.repointed += 1
+            result.dropped.append(claim.clean)
+            continue
+        if cited and not set(chosen) & set(cited):
+            result.repointed += 1
         result.supported += 1
-        numbers = []
-        for i in chosen:
-            p = passages[i]
-            sims = None if sentence_sims is None else sentence_sims[i][claim.index]
-            start, end = _best_span(claim, p, sims)
-            key = (p.source, start, end)
-            if key not in keys:
-                keys[key] = len(citations) + 1
-                citations.append(
-                    Citation(
-                        n=keys[key],
-                        source=p.source,
-                        title=p.title,
-                        quote=p.text[start - p.start : end - p.start],
-                        start=start,
-                        end=end,
-                        score=round(supports[i].score, 4),
-                        date=p.date,
-                    )
-                )
-            if keys[key] not in numbers:
-                numbers.append(keys[key])
-        out.append(("" if not out else _gap(gap)) + claim.bullet + _with_marks(claim.clean, numbers, lang))
+        numbers = _cite(claim, chosen, passages, supports, sentence_sims, keys, result.citations)
+        lang = detect_language(claim.clean) if claim.clean else "en"
+        out.append(lead + claim.bullet + _with_marks(claim.clean, numbers, lang))
     result.grounded = result.supported / result.claims if result.claims else 0.0
     result.text = "".join(out).strip()
     return result
+
+
+def _similarities(claims, passages: list[Passage], embedder):
+    """(claim x passage: its best sentence's similarity, per passage: claim x sentence), or
+    (None, None) without an embedder or claims."""
+    if embedder is None or not passages or not any(c.is_claim for c in claims):
+        return None, None
+    claim_vecs = embedder.embed_queries([c.clean for c in claims])
+    spans = [p.sentence_spans() for p in passages]
+    flat = [p.text[a - p.start : b - p.start] for p, ss in zip(passages, spans) for a, b in ss]
+    vecs = embedder.embed_passages(flat)
+    sentence_sims, at = [], 0
+    for ss in spans:
+        sentence_sims.append(claim_vecs @ vecs[at : at + len(ss)].T)
+        at += len(ss)
+    return np.stack([s.max(axis=1) for s in sentence_sims], axis=1), sentence_sims
+
+
+def _support_elsewhere(claim, supports, passages: list[Passage], sims, question_terms) -> list[int]:
+    """The passages a claim rests on when the ones it cites do not hold it: the best
+    supporting one, else the best two together (a list may gather items from two)."""
+    ranked = sorted((s for s in supports if s.supported), key=lambda s: -s.score)
+    if ranked:
+        return [ranked[0].passage]
+    if len(passages) < 2:
+        return []
+    pair = sorted(supports, key=lambda s: -s.score)[:2]
+    joined = _evidence("\n".join(passages[s.passage].text for s in pair))
+    sim = None if sims is None else max(float(sims[s.passage]) for s in pair)
+    return sorted(s.passage for s in pair) if _support(claim, joined, sim, question_terms).supported else []
+
+
+def _cite(claim, chosen: list[int], passages: list[Passage], supports, sentence_sims, keys: dict, citations: list[Citation]) -> list[int]:
+    """The citation numbers for a claim: the best span of each chosen passage, numbered once."""
+    numbers = []
+    for i in chosen:
+        p = passages[i]
+        sims = None if sentence_sims is None else sentence_sims[i][claim.index]
+        start, end = _best_span(claim, p, sims)
+        key = (p.source, start, end)
+        if key not in keys:
+            keys[key] = len(citations) + 1
+            quote = p.text[start - p.start : end - p.start]
+            citations.append(Citation(keys[key], p.source, p.title, quote, start, end, round(supports[i].score, 4), p.date))
+        if keys[key] not in numbers:
+            numbers.append(keys[key])
+    return numbers
 
 
 def _gap(gap: str) -> str:

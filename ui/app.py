@@ -18,27 +18,16 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from . import render, viewer, watch
-from .corpus import Corpus, max_upload_bytes, supported_suffixes
+from . import viewer, watch
+from .chat import WRITING, chat_tab, clear_chat, render_turn  # noqa: F401  (render_turn, WRITING: tests)
+from .corpus import max_upload_bytes
+from .documents import documents_tab
 from .kb import SelectedBase, kb_selector, wire_selector
 from .retrieval import retrieval_tab
+from .settings import settings_tab
+from .status import StatusView
 
 log = logging.getLogger(__name__)
-
-EXAMPLES = [
-    "Which companies will join the Shanhewangu innovation zone?",
-    "哪些企业将入驻山河湾谷创新区？",
-    "哪些企業將入駐山河灣谷創新區？",
-    "What will the innovation zone focus on?",
-    "创新区位于哪里？",
-]
-THINKING = "Searching the documents… / 正在检索文档…"
-BACKENDS = [
-    ("extractive", "extractive: quotes the best source sentences (always available)"),
-    ("local", "local: the bundled LLM, in process (default)"),
-    ("openai", "OpenAI-compatible API"),
-]
-DOC_HEADERS = ["Title", "Date", "Language", "Chunks", "File"]
 
 CSS = """
 #rag-sources { max-height: 72vh; overflow-y: auto; }
@@ -128,413 +117,37 @@ def _auth_from_env() -> tuple[str, str] | None:
     return user, password
 
 
-def _available_backends(assistant) -> set[str]:
-    return {"extractive"} | ({assistant.generator.name} if assistant.generator is not None else set())
-
-
-def _stream_answers(assistant, question: str, history: list[dict], top_k: int, backend: str):
-    """Answers for the latest question: extractive first, then an LLM's if one runs. The
-    library condenses follow-ups itself."""
-    messages = history + [{"role": "user", "content": question}]
-    for answer in assistant.chat_stream(messages, top_k=top_k):
-        yield answer
-        if backend == "extractive":
-            break  # the user chose quotes only; don't wait for a generator
-
-
-EVIDENCE_HEAD = "\n\n---\n**Evidence · 原文证据** (quoted from the sources)\n\n"
-WRITING = "*⏳ The local model is writing the answer… · 正在生成回答…*"
-
-
-def render_turn(answer, evidence, expect_llm: bool, turn: int) -> tuple[str, list]:
-    """One chat turn's Markdown and its source cards.
-
-    With an LLM the evidence (the extractive answer's quotes) shows at once; the model's
-    text streams in above it and, once verified, cites the same numbered cards. A model
-    that fails leaves the evidence in place with one line saying why.
-    """
-    from rag.llm import merge_evidence
-
-    if answer.abstained:
-        notice = f"\n\n*{render.md_escape(answer.notice)}*" if answer.notice else ""
-        return render.ABSTAIN_TEXT + notice + backend_line(answer), []
-    if answer.partial:
-        head = render.md_escape(answer.text) + " ▌"
-        return head + _evidence_md(evidence.text, evidence.citations, turn, folded=True), evidence.citations
-    if answer.backend != "extractive":  # the model's verified answer
-        text, cards = merge_evidence(answer, evidence)
-        head = render.answer_markdown(answer.text, [c.n for c in answer.citations], turn)
-        if answer.notice:
-            head += f"\n\n*{render.md_escape(answer.notice)}*"
-        return head + backend_line(answer) + _evidence_md(text, cards, turn, folded=True), cards
-    if answer is evidence and expect_llm:  # the model has not written anything yet
-        return WRITING + _evidence_md(answer.text, answer.citations, turn), answer.citations
-    body = render.answer_markdown(answer.text, [c.n for c in answer.citations], turn)
-    if answer.notice:  # the model failed: say why above the quotes
-        return f"⚠ *{render.md_escape(answer.notice)}*" + _evidence_md(answer.text, answer.citations, turn), answer.citations
-    return body + backend_line(answer), answer.citations
-
-
-def _evidence_md(text: str, citations, turn: int, folded: bool = False) -> str:
-    """The quoted evidence under the answer; folded (one click away, and highlighted in the
-    source cards) once the model writes, so its answer stays in view as the chat scrolls."""
-    quotes = render.answer_markdown(text, [c.n for c in citations], turn)
-    if not folded:
-        return EVIDENCE_HEAD + quotes
-    return (
-        f"\n\n<details><summary><b>Evidence · 原文证据</b> ({len(citations)} quoted passages; click to show)</summary>"
-        f"\n\n{quotes}\n\n</details>"
-    )
-
-
-def backend_line(answer) -> str:
-    """Which backend wrote the answer, in one line under it."""
-    if answer.backend == "extractive":
-        return "\n\n*Answer: quoted sentences (extractive backend) · 摘录原文*"
-    grounded = f" · {answer.grounded:.0%} of its sentences checked against the sources" if answer.grounded < 1 else " · checked against the sources"
-    return f"\n\n*Answer by the {render.md_escape(answer.backend)} LLM{grounded} · 由语言模型生成*"
-
-
 def build_app(assistant, startup: Startup | None = None, watch_folder: bool = True) -> gr.Blocks:
     """The Blocks for an Assistant. Launch with CSS/HEAD (see `launch_kwargs`). `watch_folder`:
     the Documents tab's watcher starts on (see ui.watch)."""
-    corpus = Corpus(assistant)
     startup = startup or Startup(state="ready")
+    status = StatusView(assistant, startup)
     watcher = watch.AppWatcher(assistant, startup, enabled=watch_folder)
-    suffixes = supported_suffixes()
-    available = _available_backends(assistant)
-    generator = assistant.generator
-    default_backend = generator.name if generator is not None else "extractive"
-    backend_choices = [(label if name in available else f"{label} (not configured)", name) for name, label in BACKENDS]
-    backend_choices += [(f"{name} (configured generator)", name) for name in sorted(available - {n for n, _ in BACKENDS})]
-    top_k_default = assistant.config.top_k
-
-    # ---- helpers that read the assistant --------------------------------------------
-
-    def status_text(detail: bool = True) -> str:
-        if startup.busy:
-            return (
-                f"**{startup.phase}** · 正在建立索引… ({time.monotonic() - startup.began:.0f} s) · "
-                f"{render.md_escape(str(assistant.config.docs_dir))}" + render.indexing_progress(assistant.status().get("indexing"))
-            )
-        if startup.state == "failed":
-            return f"⚠ Indexing failed: {render.md_escape(startup.message)}"
-        try:
-            s = assistant.status()
-        except Exception as exc:  # fall back to what documents() tells
-            log.warning("assistant.status() failed: %s", exc)
-            try:
-                files = assistant.documents()
-            except Exception as exc2:
-                return f"⚠ Status unavailable: {render.md_escape(str(exc2))}"
-            s = {
-                "embed_model": getattr(assistant.config, "embed_model", "?"),
-                "embedder_loaded": None,
-                "documents": len(files),
-                "chunks": sum(int(f.chunks) for f in files),
-                "backend": next(iter(_available_backends(assistant) - {"extractive"}), "extractive"),
-            }
-        model = s.get("embed_model", "?")
-        loaded = {True: "loaded", False: "not loaded yet"}.get(s.get("embedder_loaded"), "state unknown")
-        llm = {"preparing": " (preparing the model…)", "ready": " (model loaded)", "": ""}.get(
-            startup.llm, f" ({render.md_escape(startup.llm)}; answers quote the sources)"
-        )
-        return (
-            f"**Embedding model:** `{model}` ({loaded}) · **Documents:** {s.get('documents', 0)} · "
-            f"**Chunks:** {s.get('chunks', 0)} · **Backend:** {s.get('backend', 'extractive')}{llm}"
-            + (f"  \nLast indexing: {render.md_escape(startup.message)}" if detail and startup.message else "")
-        )
-
-    def doc_rows() -> tuple[list[list], list[str]]:
-        try:  # while indexing: the files written so far
-            files = assistant.documents()
-        except Exception:
-            log.exception("listing documents failed")
-            return [], []
-        rows = [[f.title or "", f.date or "", f.lang or "", int(f.chunks), f.source] for f in files]
-        return rows, [f.source for f in files]
-
-    def docs_outputs(selected: str | None = None):
-        rows, sources = doc_rows()
-        value = selected if selected in sources else None
-        return (
-            gr.update(value=rows or None),
-            gr.update(choices=sources, value=value),
-            status_text(False),
-            status_text(),
-        )
-
-    # ---- chat -----------------------------------------------------------------------
-
-    def respond(question, messages, history, turns, top_k, backend):
-        messages = list(messages or [])
-        history = list(history or [])
-        turns = dict(turns or {})
-        question = (question or "").strip()
-        if not question:
-            messages.append({"role": "assistant", "content": "⚠ Please type a question about your documents. / 请输入问题。"})
-            yield "", messages, history, turns, gr.update()
-            return
-        messages.append({"role": "user", "content": render.md_escape(question)})
-        messages.append({"role": "assistant", "content": THINKING})
-        index = len(messages) - 1
-        turn = index
-        yield "", messages, history, turns, render.sources_placeholder("Searching… / 正在检索…")
-        answer = evidence = None
-        expect_llm = backend != "extractive" and generator is not None
-        shown: tuple = (None, None)  # the cards last rendered: partial answers reuse them
-        try:
-            for answer in _stream_answers(assistant, question, history, int(top_k), backend):
-                if evidence is None:
-                    evidence = answer  # the extractive answer comes first and stays as the evidence
-                content, cards = render_turn(answer, evidence, expect_llm, turn)
-                if cards is not shown[0]:
-                    shown = (cards, render.source_cards_html(cards, assistant.document_text, turn) if cards else (
-                        render.sources_placeholder("No sources: the documents do not answer this question. / 文档中没有找到答案。")
-                    ))
-                sources = shown[1]
-                messages[index] = {"role": "assistant", "content": content}
-                turns[str(index)] = sources
-                yield "", messages, history, turns, sources
-        except Exception as exc:  # RagError and anything else: say so, keep serving
-            from rag import RagError
-
-            if isinstance(exc, RagError):
-                text = f"⚠ {render.md_escape(str(exc))}"
-            else:
-                log.error("question failed:\n%s", traceback.format_exc())
-                text = f"⚠ Something went wrong while answering: {render.md_escape(type(exc).__name__ + ': ' + str(exc))}"
-            messages[index] = {"role": "assistant", "content": text}
-            yield "", messages, history, turns, render.sources_placeholder("No sources.")
-            return
-        if answer is not None and answer is evidence and expect_llm:
-            # The stream ended without the model (the assistant chose not to ask it): the
-            # quotes are the answer, so drop the "writing" line.
-            content, _cards = render_turn(answer, evidence, False, turn)
-            messages[index] = {"role": "assistant", "content": content}
-        if answer is not None:
-            history += [
-                {"role": "user", "content": question},
-                {"role": "assistant", "content": answer.text},
-            ]
-        yield "", messages, history, turns, gr.update()
-
-    def show_turn(turns, evt: gr.SelectData):
-        turns = turns or {}
-        idx = evt.index if isinstance(evt.index, int) else (evt.index[0] if evt.index else None)
-        for i in (idx, (idx or 0) + 1):
-            if i is not None and str(i) in turns:
-                return turns[str(i)]
-        return gr.update()
-
-    def pick_example(evt: gr.SelectData):
-        value = evt.value
-        return value.get("text", "") if isinstance(value, dict) else str(value or "")
-
-    def clear_chat():
-        return [], [], {}, render.sources_placeholder("Ask a question to see its sources here. / 提问后在此查看来源。")
-
-    # ---- documents ------------------------------------------------------------------
-
-    def upload(files, progress=gr.Progress()):
-        paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
-        if not paths:
-            return (gr.update(), *docs_outputs(), None)
-        try:
-            outcome = corpus.add_files(paths, progress=progress)
-            html = render.upload_results_html(
-                [(r.name, r.outcome, r.detail) for r in outcome.results]
-            ) + render.notice_html(outcome.summary)
-        except Exception as exc:
-            log.error("upload failed:\n%s", traceback.format_exc())
-            html = render.notice_html(f"Upload failed: {exc}", "error")
-        return (html, *docs_outputs(), None)
-
-    def delete(source):
-        if not source:
-            return (render.notice_html("Choose a document to delete first.", "error"), *docs_outputs())
-        try:
-            report = corpus.delete(source)
-            html = render.notice_html(f"Deleted {source}. {report.summary()}")
-        except Exception as exc:
-            html = render.notice_html(f"Could not delete {source}: {exc}", "error")
-        return (html, *docs_outputs())
-
-    def reindex():
-        try:
-            report = corpus.reindex()
-            startup.message = report.summary()
-            rows = [(s, "skipped", reason) for s, reason in report.skipped]
-            html = render.notice_html(f"Re-indexed: {report.summary()}") + render.upload_results_html(rows)
-        except Exception as exc:
-            html = render.notice_html(f"Re-indexing failed: {exc}", "error")
-        return (html, *docs_outputs())
-
-    def view(source):
-        if not source:
-            return render.document_view_html("", None)
-        try:
-            return render.document_view_html(source, assistant.document_text(source))
-        except Exception as exc:
-            return render.notice_html(f"Cannot show {source}: {exc}", "error")
-
-    # ---- settings -------------------------------------------------------------------
-
-    def choose_backend(choice):
-        if choice in available:
-            return choice, render.notice_html(f"Answers now come from: {choice}.")
-        return (
-            default_backend,
-            render.notice_html(
-                f"The {choice} backend is not available in this installation (no generator is configured); "
-                f"answers keep coming from the {default_backend} backend.",
-                "error",
-            ),
-        )
-
-    def tick():
-        if startup.busy:
-            text = status_text()
-            rows, sources = doc_rows()
-            return text, text, gr.update(value=rows or None), gr.update(choices=sources), gr.Timer(active=True)
-        rows, sources = doc_rows()
-        preparing = startup.llm == "preparing"  # keep polling until the model's state is final
-        return status_text(False), status_text(), gr.update(value=rows or None), gr.update(choices=sources), gr.Timer(active=preparing)
-
-    # ---- layout ---------------------------------------------------------------------
-
     with gr.Blocks(title="Document Q&A · 文档问答", fill_width=True) as demo:
-        turns = gr.State({})
-        history = gr.State([])
-        backend = gr.State(default_backend)
-
         with gr.Row():
             gr.Markdown("## Document Q&A · 文档问答\nAsk in Chinese or English; every answer cites the passages it quotes.")
             kb_choice = kb_selector(assistant)
-        header_status = gr.Markdown(status_text(False), elem_id="rag-header-status")
-
+        header = gr.Markdown(status.text(False), elem_id="rag-header-status")
         with gr.Tabs(elem_id="rag-tabs"):
             with gr.Tab("Chat · 问答", id="chat", elem_id="rag-tab-chat"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3):
-                        chatbot = gr.Chatbot(
-                            label="Answers",
-                            elem_id="rag-chatbot",
-                            height=520,
-                            sanitize_html=True,
-                            render_markdown=True,
-                            latex_delimiters=[],
-                            feedback_options=None,
-                            buttons=["copy"],
-                            placeholder="Ask a question about your documents. · 请就文档内容提问。",
-                            examples=[{"text": q} for q in EXAMPLES],
-                        )
-                        with gr.Row():
-                            question = gr.Textbox(
-                                placeholder="Ask in Chinese or English… · 用中文或英文提问…",
-                                show_label=False,
-                                scale=5,
-                                elem_id="rag-question",
-                                autofocus=True,
-                                max_lines=4,
-                            )
-                            ask_btn = gr.Button("Ask · 提问", variant="primary", scale=1, elem_id="rag-ask")
-                        with gr.Row():
-                            clear_btn = gr.Button("New chat · 新对话", size="sm", elem_id="rag-clear")
-                        gr.Examples(EXAMPLES, inputs=question, label="Examples · 示例", elem_id="rag-examples")
-                    with gr.Column(scale=2):
-                        gr.Markdown("### Sources · 来源  \nClick a card to open the document.")
-                        sources = gr.HTML(
-                            render.sources_placeholder("Ask a question to see its sources here. / 提问后在此查看来源。"),
-                            elem_id="rag-sources",
-                        )
+                chat = chat_tab(assistant)
                 viewer.page_viewer(assistant)
-
             with gr.Tab("Documents · 文档", id="docs", elem_id="rag-tab-docs"):
-                docs_table = gr.Dataframe(
-                    headers=DOC_HEADERS,
-                    datatype=["str", "str", "str", "number", "str"],
-                    interactive=False,
-                    elem_id="rag-docs-table",
-                    label="Indexed documents",
-                    wrap=True,
-                    column_widths=["40%", "12%", "8%", "8%", "32%"],
-                )
-                with gr.Row():
-                    with gr.Column():
-                        uploader = gr.File(
-                            label=f"Upload documents ({' '.join(suffixes)}; up to {max_upload_bytes() / 1048576:g} MB each)",
-                            file_count="multiple",
-                            file_types=list(suffixes),
-                            elem_id="rag-upload",
-                        )
-                        upload_result = gr.HTML(elem_id="rag-upload-result")
-                    with gr.Column():
-                        doc_choice = gr.Dropdown(
-                            label="Document", choices=[], elem_id="rag-doc-choice", interactive=True
-                        )
-                        with gr.Row():
-                            delete_btn = gr.Button("Delete document · 删除", variant="stop", elem_id="rag-delete")
-                            reindex_btn = gr.Button("Re-index · 重建索引", elem_id="rag-reindex")
-                        docs_notice = gr.HTML(elem_id="rag-docs-notice")
-                        watch_toggle, watch_note = watch.controls(watcher)
-                doc_view = gr.HTML(render.document_view_html("", None), elem_id="rag-doc-view")
-
+                documents = documents_tab(assistant, watcher)
             with gr.Tab("Settings · 设置", id="settings", elem_id="rag-tab-settings"):
-                backend_radio = gr.Radio(
-                    choices=backend_choices,
-                    value=default_backend,
-                    label="Answer backend",
-                    elem_id="rag-backend",
-                )
-                backend_note = gr.HTML(
-                    render.notice_html(
-                        "Only the extractive backend is available here: answers quote the documents directly."
-                        if available == {"extractive"}
-                        else f"Available: {', '.join(sorted(available))}."
-                    ),
-                    elem_id="rag-backend-note",
-                )
-                top_k = gr.Slider(1, 20, value=top_k_default, step=1, label="Passages to consider (top-k)", elem_id="rag-topk")
-                settings_status = gr.Markdown(status_text(), elem_id="rag-status")
-                refresh_btn = gr.Button("Refresh status", size="sm", elem_id="rag-refresh")
-
+                settings = settings_tab(assistant, status)
             retrieval_tab(assistant)
-
         timer = gr.Timer(1.5, active=True)
 
-        # ---- events ---------------------------------------------------------------------
-        chat_inputs = [question, chatbot, history, turns, top_k, backend]
-        chat_outputs = [question, chatbot, history, turns, sources]
-        question.submit(respond, chat_inputs, chat_outputs, show_progress="hidden")
-        ask_btn.click(respond, chat_inputs, chat_outputs, show_progress="hidden")
-        chatbot.example_select(pick_example, None, question).then(
-            respond, chat_inputs, chat_outputs, show_progress="hidden"
-        )
-        chatbot.select(show_turn, [turns], [sources], show_progress="hidden")
-        clear_btn.click(clear_chat, None, [chatbot, history, turns, sources])
-        chatbot.clear(clear_chat, None, [chatbot, history, turns, sources])
-
-        docs_out = [docs_table, doc_choice, header_status, settings_status]
-        uploader.upload(upload, [uploader], [upload_result, *docs_out, uploader])
-        delete_btn.click(
-            delete,
-            [doc_choice],
-            [docs_notice, *docs_out],
-            js="(s) => (s && confirm('Delete ' + s + ' from the documents folder?')) ? s : ''",
-        )
-        reindex_btn.click(reindex, None, [docs_notice, *docs_out])
-        doc_choice.change(view, [doc_choice], [doc_view], show_progress="hidden")
-        backend_radio.input(choose_backend, [backend_radio], [backend, backend_note]).then(
-            lambda b: b, [backend], [backend_radio]
-        )
-        refresh_btn.click(lambda: (status_text(False), status_text()), None, [header_status, settings_status])
-        timer.tick(tick, None, [header_status, settings_status, docs_table, doc_choice, timer], show_progress="hidden")
-        demo.load(lambda: docs_outputs(), None, docs_out, show_progress="hidden")
+        refreshed = [documents.table, documents.choice, header, settings.status]
+        chat.wire(settings.top_k, settings.backend)
+        documents.wire(status, refreshed, watcher)
+        settings.wire(assistant, status, header)
+        timer.tick(status.tick, None, [header, settings.status, documents.table, documents.choice, timer],
+                   show_progress="hidden")
+        demo.load(lambda: status.refresh(), None, refreshed, show_progress="hidden")
         if kb_choice is not None:
-            wire_selector(demo, kb_choice, assistant, [chatbot, history, turns, sources], clear_chat, docs_out, docs_outputs)
-        watch.wire(watcher, watch_toggle, watch_note, doc_choice, docs_out, docs_outputs)
-
+            wire_selector(demo, kb_choice, assistant, chat.cleared, clear_chat, refreshed, status.refresh)
     demo.rag_startup = startup
     demo.rag_watcher = watcher
     return demo
