@@ -157,6 +157,7 @@ def _run_kb(args, config: Config) -> int:
             files = ChunkIndex(kb.config_for(config, base.name), config.embed_model).files()
             mark = " (default)" if base.default else ""
             print(f"{base.name}{mark}\t{base.docs_dir}\t{len(files)} documents indexed")
+    return 0
 
 
 def _watch(assistant) -> int:
