@@ -37,7 +37,11 @@ def default_index_dir(docs_dir: Path, config: Config) -> Path:
     digest.update(f"{config.embed_model}|{config.chunk_tokens}|{config.chunk_overlap}".encode())
     package = Path(rag.__file__).parent
     for name in INDEX_MODULES:
-        digest.update((package / f"{name}.py").read_bytes())
+        module = package / f"{name}.py"
+        # A module may be a package (rag/ingest/): then every file in it counts.
+        files = [module] if module.exists() else sorted((package / name).rglob("*.py"))
+        for path in files:
+            digest.update(path.read_bytes())
     return EVAL_DIR / f".index-{digest.hexdigest()[:12]}"
 
 

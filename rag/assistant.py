@@ -115,6 +115,10 @@ class Assistant:
         """The cleaned text that citations' offsets refer to."""
         return self.index.document_text(source)
 
+    def document_pages(self, source: str) -> tuple:
+        """Where each page of a paged file begins in its text (rag.types.Page); () if unpaged."""
+        return self.index.document_pages([source]).get(source, ())
+
     # ---- questions -------------------------------------------------------------------
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Candidate]:

@@ -141,7 +141,8 @@ def format_answer(answer, evidence=None) -> str:
         lines.append("")
         lines.append("Sources:")
         for c in citations:
-            lines.append(f"[{c.n}] {c.title or c.source} ({c.source}{', ' + c.date if c.date else ''})")
+            where = ", ".join(part for part in (c.source, c.page_label, c.date) if part)
+            lines.append(f"[{c.n}] {c.title or c.source} ({where})")
             lines.append(f"    “{c.quote}”")
     return "\n".join(lines)
 

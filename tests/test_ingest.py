@@ -547,7 +547,10 @@ def test_missing_root(tmp_path: Path) -> None:
 
 
 def test_supported_suffixes() -> None:
-    assert SUPPORTED_SUFFIXES == (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".pptx", ".xlsx", ".xls", ".csv")
+    assert SUPPORTED_SUFFIXES == (
+        ".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".pptx", ".xlsx", ".xls", ".csv",
+        ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff",
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from . import render, watch
+from . import render, viewer, watch
 from .corpus import Corpus, max_upload_bytes, supported_suffixes
 
 log = logging.getLogger(__name__)
@@ -462,6 +462,7 @@ def build_app(assistant, startup: Startup | None = None, watch_folder: bool = Tr
                             render.sources_placeholder("Ask a question to see its sources here. / 提问后在此查看来源。"),
                             elem_id="rag-sources",
                         )
+                viewer.page_viewer(assistant)
 
             with gr.Tab("Documents · 文档", id="docs", elem_id="rag-tab-docs"):
                 docs_table = gr.Dataframe(
@@ -560,7 +561,7 @@ def theme() -> gr.themes.Base:
 def launch_kwargs() -> dict:
     """What `main` passes to Blocks.launch besides host/port (theme, CSS, page script, limits)."""
     mb = max_upload_bytes() / 1048576
-    return {"theme": theme(), "css": CSS, "head": HEAD, "max_file_size": f"{mb:g}mb"}
+    return {"theme": theme(), "css": CSS + viewer.CSS, "head": HEAD + viewer.HEAD, "max_file_size": f"{mb:g}mb"}
 
 
 def _prepare_llm(generator, startup: Startup) -> None:

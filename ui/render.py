@@ -14,6 +14,8 @@ from typing import Callable, Sequence
 ABSTAIN_TEXT = "The documents do not say / 文档中没有找到答案"
 CONTEXT_CHARS = 200  # of surrounding text on each side of a quote in a card
 FULL_DOC_CHARS = 60_000  # a larger document is shown as a window around the quote
+# Sources whose citations can be shown as a page (rag.ingest's image formats, and PDFs).
+PAGE_VIEW_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 
 # < > & are left to html.escape: a backslash before an entity would show it raw.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$=:])")
@@ -145,19 +147,32 @@ def source_cards_html(citations, document_text: Callable[[str], str | None], tur
         text = texts[c.source]
         span = locate(c, text)
         card_id = cite_anchor_id(turn, c.n)
-        meta = " · ".join(esc(x) for x in (c.date, file_name(c.source)) if x)
+        meta = " · ".join(esc(x) for x in (getattr(c, "page_label", ""), c.date, file_name(c.source)) if x)
         cards.append(
             f'<details class="rag-card" id="{card_id}" data-source="{esc(c.source)}">'
             f'<summary><span class="rag-card-head"><span class="rag-n">[{int(c.n)}]</span> '
             f'<span class="rag-title">{esc(c.title or file_name(c.source))}</span></span>'
             f'<span class="rag-meta">{meta}</span>'
             f'<span class="rag-passage">{passage_html(text, span, c.quote)}</span>'
-            f'<span class="rag-open">Open document · 打开文档</span></summary>'
+            f'<span class="rag-open">Open document · 打开文档</span>{page_button_html(c)}</summary>'
             f'<div class="rag-doc" data-source="{esc(c.source)}">'
             f"{full_document_html(text, span, card_id + '-mark')}</div>"
             "</details>"
         )
     return f'<div class="rag-cards" data-turn="{turn}">' + "".join(cards) + "</div>"
+
+
+def page_button_html(citation) -> str:
+    """A "View page" button for a citation of a PDF page or an image (see ui/viewer.py)."""
+    page = getattr(citation, "page", None)
+    if not citation.source.lower().endswith(PAGE_VIEW_SUFFIXES):
+        return ""  # slides and sheets have pages too, but only their text to show
+    label = getattr(citation, "page_label", "") or "image"
+    return (
+        f'<button type="button" class="rag-page-btn" data-source="{esc(citation.source)}" '
+        f'data-page="{esc(page or "")}" data-start="{int(citation.start)}" data-end="{int(citation.end)}">'
+        f"View {esc(label)} · 查看原页</button>"
+    )
 
 
 def sources_placeholder(message: str) -> str:

@@ -1,15 +1,18 @@
-"""Read corpus files (txt, md, html, pdf, docx, pptx, xlsx, xls, csv) into cleaned `Document`s.
+"""Read corpus files (txt, md, html, pdf, docx, pptx, xlsx, xls, csv, images) into cleaned `Document`s.
 
-Each format reader (registered by suffix in `formats.py`) returns text plus whatever
-metadata the format carries; `clean_text` then removes scraping debris (share prompts, ICP
-lines, sidebars, pinyin artefacts) the same way for every format. `Document.text` is never
-converted between traditional and simplified Chinese: quotes and offsets must match what
-the author wrote.
+Each format reader (registered by suffix in `formats.py`) returns text, or text per page,
+plus whatever metadata the format carries. Glyphs are then normalised (`normalise.py`:
+radicals and compatibility forms as the ideographs they show, ligatures, hyphenation) and
+`clean_text` removes scraping debris (share prompts, ICP lines, sidebars, pinyin
+artefacts) the same way for every format, page by page for paged sources. `Document.text`
+is never converted between traditional and simplified Chinese: quotes and offsets must
+match what the author wrote.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -28,6 +31,7 @@ from .decode import decode_text
 from .formats import READERS, SUPPORTED_SUFFIXES
 from .html import html_to_text, looks_like_html, parse_html
 from .meta import derive_title, detect_lang, find_text_date, normalise_date, parse_date, split_front_matter, tidy_title
+from .normalise import normalise_text
 from .paging import join_pages
 from .parsed import ParsedFile
 from .walk import (
@@ -45,7 +49,7 @@ __all__ = [
     "clean_text", "clean_text_with_log", "decode_text", "derive_title", "detect_lang", "file_sha256",
     "find_text_date", "html_to_text", "is_prose", "is_toned_pinyin_syllable", "iter_documents",
     "list_corpus_entries", "list_corpus_files", "load_document", "load_documents", "looks_like_html",
-    "normalise_date", "parse_date", "parse_html", "source_name", "split_front_matter",
+    "normalise_date", "normalise_text", "parse_date", "parse_html", "source_name", "split_front_matter",
     "strip_pinyin_annotations",
 ]
 
@@ -110,7 +114,7 @@ def load_document(path: Path, root: Path, *, max_file_mb: float = MAX_FILE_MB) -
 
 def _build_document(raw: bytes, suffix: str, source: str) -> Document:
     """Parse, clean and describe one file's bytes."""
-    parsed = _parse(raw, suffix, source)
+    parsed = _normalised(_parse(raw, suffix, source))
     if not parsed.body.strip():
         raise IngestError(f"{source}: empty file (no text in it)")
     if parsed.pages:
@@ -130,6 +134,13 @@ def _build_document(raw: bytes, suffix: str, source: str) -> Document:
         sha256=hashlib.sha256(raw).hexdigest(),
         pages=pages,
     )
+
+
+def _normalised(parsed: ParsedFile) -> ParsedFile:
+    """The reader's text, pages and title with glyphs normalised (before cleaning, so quotes
+    stay exact spans of the cleaned text)."""
+    pages = tuple((label, normalise_text(text)) for label, text in parsed.pages)
+    return replace(parsed, text=normalise_text(parsed.text), title=normalise_text(parsed.title), pages=pages)
 
 
 def _read_bytes(path: Path, source: str) -> bytes:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import docx, html, pdf, plain, pptx, sheets
+from . import docx, html, image, pdf, plain, pptx, sheets
 from .parsed import ParsedFile
 
 Reader = Callable[[bytes, str], ParsedFile]
@@ -24,5 +24,6 @@ READERS: dict[str, Reader] = {
     ".xlsx": sheets.read_xlsx,
     ".xls": sheets.read_xls,
     ".csv": sheets.read_csv,
+    **{suffix: image.read_image for suffix in image.IMAGE_SUFFIXES},
 }
 SUPPORTED_SUFFIXES = tuple(READERS)
