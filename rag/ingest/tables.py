@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 CELL_SEPARATOR = " | "
 # Rows embed at ~17 a second on two cores (a 7-column row is ~44 engine tokens with its
-# names; 2,321 rows of .xlsx, .pptx and .docx tables took 137 s, both cores to itself), so
+# names; 2,320 rows of .xlsx, .pptx and .docx tables took 136 s: eval.office_bench), so
 # 5,000 rows are five minutes. A bigger table (a data export, a log) would take an hour and
 # is not read row by row by people either: the rest is left out with a one-line note.
 MAX_TABLE_ROWS = 5_000
