@@ -209,3 +209,24 @@ def test_page_viewer_in_browser(real_ingest):
             browser.close()
     finally:
         demo.close()
+
+
+def test_files_indexed_under_an_older_schema_are_read_again(tmp_path: Path, embedder):
+    """Rows written before chunks carried pages are re-indexed, not trusted."""
+    from rag import Assistant
+    from rag.index import SCHEMA
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("The ferry leaves the north pier at seven every morning.", encoding="utf-8")
+    (docs / "b.txt").write_text("The museum is closed on Mondays and public holidays.", encoding="utf-8")
+    assistant = Assistant(docs, tmp_path / "index")
+    assistant._embedder = embedder
+    assistant.ingest()
+    assert {f.schema for f in assistant.index.files().values()} == {SCHEMA}
+    rows = assistant.index.documents
+    row = rows.get(ids=["doc:a.txt"], include=["metadatas"])["metadatas"][0]
+    rows.update(ids=["doc:a.txt"], metadatas=[{**{k: v for k, v in row.items() if k != "schema"}, "schema": 1}])
+    report = assistant.ingest()
+    assert report.updated == ["a.txt"] and report.unchanged == 1
+    assert {f.schema for f in assistant.index.files().values()} == {SCHEMA}

@@ -91,6 +91,14 @@ def test_source_cards_tolerate_moved_offsets_and_missing_text():
     assert "<mark>needle</mark>" in html and "not available" in html
 
 
+def test_slides_and_sheets_show_their_label_but_no_page_button():
+    slide = _citation(source="deck/plan.pptx", page=2, page_label="slide 2")
+    html = render.source_cards_html([slide], lambda s: "Q and more", turn=1)
+    assert "slide 2" in html and "rag-page-btn" not in html
+    scan = _citation(source="scan.pdf", page=3, page_label="p. 3")
+    assert "View p. 3" in render.source_cards_html([scan], lambda s: "Q and more", turn=1)
+
+
 def test_passage_context_is_about_200_chars():
     text = "a " * 400 + "QUOTE" + " b" * 400
     start = text.index("QUOTE")

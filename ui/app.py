@@ -56,6 +56,7 @@ a.rag-cite { text-decoration: none; font-weight: 600; }
 .rag-outcome-skipped b, .rag-outcome-rejected b, .rag-outcome-error b { color: #c92a2a; }
 .rag-notice { padding: 6px 10px; border-radius: 6px; background: var(--background-fill-secondary); }
 .rag-error { border-left: 4px solid #c92a2a; }
+.rag-watch-log { font-size: 0.85em; opacity: 0.8; padding: 4px 10px; font-family: var(--font-mono); }
 """
 
 # Clicking an [n] in an answer opens its source card; opening a card scrolls its

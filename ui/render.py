@@ -165,8 +165,8 @@ def source_cards_html(citations, document_text: Callable[[str], str | None], tur
 def page_button_html(citation) -> str:
     """A "View page" button for a citation of a PDF page or an image (see ui/viewer.py)."""
     page = getattr(citation, "page", None)
-    if page is None and not citation.source.lower().endswith(PAGE_VIEW_SUFFIXES):
-        return ""
+    if not citation.source.lower().endswith(PAGE_VIEW_SUFFIXES):
+        return ""  # slides and sheets have pages too, but only their text to show
     label = getattr(citation, "page_label", "") or "image"
     return (
         f'<button type="button" class="rag-page-btn" data-source="{esc(citation.source)}" '
