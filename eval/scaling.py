@@ -58,7 +58,7 @@ def build(workdir: Path, target_chunks: int) -> dict:
     docs_dir, index_dir = workdir / "docs", workdir / "index"
     docs_dir.mkdir(parents=True, exist_ok=True)
     config = Config.from_env(docs_dir=docs_dir, index_dir=index_dir)
-    index = ChunkIndex(config, config.embed_model)
+    index = ChunkIndex(config, config.index_key)
     by_lang = seed_sentences()
     langs = [lang for lang in ("en", "zh", "zh", "zh", "zh") if lang in by_lang] or sorted(by_lang)  # like the seeds
     rng, vectors_rng = random.Random(0), np.random.default_rng(0)

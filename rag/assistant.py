@@ -78,7 +78,7 @@ class Assistant:
         if self._index is None:
             from .index import ChunkIndex
 
-            self._index = ChunkIndex(self.config, self.config.embed_model)
+            self._index = ChunkIndex(self.config, self.config.index_key)
         return self._index
 
     def with_generator(self, generator: Generator | None) -> "Assistant":

@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import asdict
 
-from .config import Config
+from .config import BUNDLED_E5, Config
 from .errors import RagError
 
 
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--docs", help="documents folder (default: RAG_DOCS_DIR or seeds/)")
     _add_kb_option(docs)
 
-    sub.add_parser("prepare", help="prepare the bundled embedding model in the cache dir")
+    sub.add_parser("prepare", help="prepare the bundled embedding model in the cache dir (and its int8 ONNX export)")
     _add_kb_commands(sub)
     _add_serve_command(sub)
     watch = sub.add_parser("watch", help="keep the index in step with a folder: index files as they are added, changed or removed")
@@ -107,6 +107,10 @@ def _run(args) -> int:
         from .e5_convert import resolve_model_path
 
         print(resolve_model_path(config))
+        if config.embed_model == BUNDLED_E5 and config.embed_engine == "onnx":
+            from .e5_onnx import prepare_onnx_int8
+
+            print(prepare_onnx_int8(config.cache_dir))
         return 0
 
     from .assistant import Assistant
@@ -154,7 +158,7 @@ def _run_kb(args, config: Config) -> int:
         from .index import ChunkIndex
 
         for base in kb.list_bases(config):
-            files = ChunkIndex(kb.config_for(config, base.name), config.embed_model).files()
+            files = ChunkIndex(kb.config_for(config, base.name), config.index_key).files()
             mark = " (default)" if base.default else ""
             print(f"{base.name}{mark}\t{base.docs_dir}\t{len(files)} documents indexed")
     return 0

@@ -122,7 +122,7 @@ def remove_base(config: Config, name: str) -> KnowledgeBase:
     from .index import ChunkIndex
 
     base_config = config_for(config, name)
-    ChunkIndex(base_config, base_config.embed_model).drop()  # on a Chroma server: its collections
+    ChunkIndex(base_config, base_config.index_key).drop()  # on a Chroma server: its collections
     root = index_root(config)
     with _registry_lock(root):
         registry = _read_registry(root)

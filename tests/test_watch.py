@@ -166,7 +166,7 @@ def test_rag_watch_command_indexes_and_drops_files(tmp_path):
     try:
         watch.wait_until(lambda: any(" up to date: 1 added" in line for line in watch.lines), timeout=120)
         config = Config.from_env(docs_dir=docs, index_dir=index_dir)
-        index = ChunkIndex(config, config.embed_model)  # read only: this process never syncs
+        index = ChunkIndex(config, config.index_key)  # read only: this process never syncs
         (docs / "orchard.md").write_text(ORCHARD, encoding="utf-8")
         watch.wait_until(lambda: any(line.endswith(" added orchard.md") for line in watch.lines), timeout=30)
         assert "violet LED" in index.document_text("orchard.md")
