@@ -474,13 +474,23 @@ def _upload_response(name: str, outcome) -> JSONResponse | dict:
 
 
 def _warm_up(bases: KnowledgeBases) -> None:
-    """Bring every base's index up to date and load the embedding model, one base at a time."""
+    """Bring every base's index up to date and load the embedding model, one base at a time,
+    then load the LLM (if one is configured), as the web app does at start."""
     for base in bases.bases():
         try:
             bases.get(base.name).retrieve("warm-up", top_k=1)
             log.info("knowledge base %s is ready", base.name)
         except Exception as exc:  # its questions will report the same error
             log.warning("knowledge base %s could not be prepared: %s", base.name, exc)
+    load = getattr(bases.generator, "load", None)  # an in-process model (rag.llm's local backend)
+    if load is None:
+        return
+    try:
+        load()
+        bases.generator.warm_up()
+        log.info("the language model is ready")
+    except Exception as exc:  # answers fall back to the quotes, with a notice saying why
+        log.warning("preparing the language model failed: %s", exc)
 
 
 def serve(config: Config, host: str = "127.0.0.1", port: int = 8080) -> int:
