@@ -317,7 +317,7 @@ def _authorized(header: str, key: str) -> bool:
 
 
 def _model_entry(base) -> dict:
-    return {"id": MODEL_PREFIX + base.name, "object": "model", "created": 0, "owned_by": "rag",
+    return {"id": MODEL_PREFIX + base.name, "object": "model", "created": base.created, "owned_by": "rag",
             "kb": {"name": base.name, "default": base.default}}
 
 
