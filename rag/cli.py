@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_command(sub)
     watch = sub.add_parser("watch", help="keep the index in step with a folder: index files as they are added, changed or removed")
     watch.add_argument("--docs", help="documents folder (default: RAG_DOCS_DIR or seeds/)")
+    _add_kb_option(watch)
     return parser
 
 

@@ -29,7 +29,7 @@ class RankedPassage:
 
     @property
     def page(self) -> int | None:
-        return getattr(self.chunk, "page", None)
+        return self.chunk.page
 
     def as_dict(self) -> dict:
         c = self.chunk

@@ -18,6 +18,8 @@ import os
 import re
 import shutil
 import threading
+import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,10 @@ class KnowledgeBase:
     docs_dir: Path
     index_dir: Path
     default: bool = False
+    # Set when the base is added: a base removed and added again under its name is a new
+    # base, and a process that kept the old one's Assistant must not use it.
+    uid: str = ""
+    created: int = 0  # Unix time it was added
 
 
 def index_root(config: Config) -> Path:
@@ -107,7 +113,7 @@ def add_base(config: Config, name: str, docs_dir: str | Path) -> KnowledgeBase:
             if base.docs_dir.resolve() == folder:
                 raise ConfigError(f"{folder} is already the folder of knowledge base {base.name!r}")
         registry = _read_registry(root)
-        registry[name] = {"docs_dir": str(folder)}
+        registry[name] = {"docs_dir": str(folder), "created": int(time.time()), "uid": uuid.uuid4().hex[:12]}
         _write_registry(root, registry)
     return _registered(root, name, registry[name])
 
@@ -129,6 +135,11 @@ def remove_base(config: Config, name: str) -> KnowledgeBase:
         registry.pop(name, None)
         _write_registry(root, registry)
     _delete_index_dir(base.index_dir, root)
+    from .index import _forget_failed_client
+
+    # chromadb keeps one client per folder for the process: a base added again under this
+    # name must not get the client of the folder just deleted.
+    _forget_failed_client(str(base.index_dir / "chroma"))
     return base
 
 
@@ -166,20 +177,22 @@ class KnowledgeBases:
         """The Assistant of base `name` (default: the default base); NotFoundError if unknown."""
         from .assistant import Assistant
 
-        config = config_for(self.config, name or self.default_name)
+        name = name or self.default_name
+        try:
+            base = get_base(self.config, name)
+        except NotFoundError:
+            with self._lock:
+                self._assistants.pop(name, None)
+            raise
         with self._lock:
-            assistant = self._assistants.get(name or self.default_name)
-            if assistant is None or assistant.config != config:  # new, or removed and added again
+            known = self._assistants.get(name)
+            if known is None or known[0] != base:  # new, or removed and added again
                 assistant = Assistant(
-                    config=config, generator=self.generator, embedder=self.embedder, progress=self.progress
+                    config=config_for(self.config, name), generator=self.generator, embedder=self.embedder,
+                    progress=self.progress,
                 )
-                self._assistants[name or self.default_name] = assistant
-            return assistant
-
-    def adopt(self, assistant) -> None:
-        """Serve the default base with an Assistant that already exists (e.g. the web app's)."""
-        with self._lock:
-            self._assistants[self.default_name] = assistant
+                known = self._assistants[name] = (base, assistant)
+            return known[1]
 
 
 def _root_config(config: Config) -> Config:
@@ -195,7 +208,9 @@ def _default_base(config: Config) -> KnowledgeBase:
 
 
 def _registered(root: Path, name: str, entry: dict) -> KnowledgeBase:
-    return KnowledgeBase(name, Path(entry["docs_dir"]), root / "kb" / name)
+    return KnowledgeBase(
+        name, Path(entry["docs_dir"]), root / "kb" / name, uid=str(entry.get("uid", "")), created=int(entry.get("created", 0))
+    )
 
 
 def _read_registry(root: Path) -> dict[str, dict]:

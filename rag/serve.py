@@ -130,7 +130,7 @@ def citation_dicts(answer) -> list[dict]:
         return []
     return [
         {
-            "n": c.n, "source": c.source, "title": c.title, "page": getattr(c, "page", None), "quote": c.quote,
+            "n": c.n, "source": c.source, "title": c.title, "page": c.page, "page_label": c.page_label, "quote": c.quote,
             "start": c.start, "end": c.end, "score": c.score, "date": c.date,
         }
         for c in answer.citations
@@ -317,7 +317,7 @@ def _authorized(header: str, key: str) -> bool:
 
 
 def _model_entry(base) -> dict:
-    return {"id": MODEL_PREFIX + base.name, "object": "model", "created": 0, "owned_by": "rag",
+    return {"id": MODEL_PREFIX + base.name, "object": "model", "created": base.created, "owned_by": "rag",
             "kb": {"name": base.name, "default": base.default}}
 
 
@@ -474,8 +474,9 @@ def _upload_response(name: str, outcome) -> JSONResponse | dict:
 
 
 def _warm_up(bases: KnowledgeBases) -> None:
-    """Bring every base's index up to date and load the embedding model, one base at a time.
-    Questions asked meanwhile are answered from the files indexed so far, and say so."""
+    """Bring every base's index up to date and load the embedding model, one base at a time,
+    then load the LLM (if one is configured), as the web app does at start. Questions asked
+    meanwhile are answered from the files indexed so far, and say so."""
     for base in bases.bases():
         try:
             assistant = bases.get(base.name)
@@ -484,6 +485,15 @@ def _warm_up(bases: KnowledgeBases) -> None:
             log.info("knowledge base %s is ready", base.name)
         except Exception as exc:  # its questions will report the same error
             log.warning("knowledge base %s could not be prepared: %s", base.name, exc)
+    generator = bases.generator
+    if generator is None or generator.loaded:  # nothing to load for a server or the quotes
+        return
+    try:
+        generator.load()
+        generator.warm_up()
+        log.info("the language model is ready")
+    except Exception as exc:  # answers fall back to the quotes, with a notice saying why
+        log.warning("preparing the language model failed: %s", exc)
 
 
 def serve(config: Config, host: str = "127.0.0.1", port: int = 8080) -> int:

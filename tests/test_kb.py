@@ -53,7 +53,8 @@ def test_default_base_is_named_after_its_folder_and_listed_first(root, tmp_path)
     named = config_for(root, "orchard")
     assert (named.kb, named.docs_dir, named.index_dir) == ("orchard", bases[1].docs_dir, bases[1].index_dir)
     registry = json.loads((tmp_path / "index" / "knowledge-bases.json").read_text())
-    assert registry == {"bases": {"orchard": {"docs_dir": str((tmp_path / "o").resolve())}}}
+    assert registry["bases"]["orchard"]["docs_dir"] == str((tmp_path / "o").resolve())
+    assert bases[1].uid and bases[1].created > 0
 
 
 @pytest.mark.parametrize(
@@ -131,6 +132,9 @@ def test_two_bases_never_see_each_other_and_removal_keeps_the_documents(root, tm
     with pytest.raises(NotFoundError):
         bases.get("orchard")
     assert not bases.get("harbour").ask(HARBOUR_Q).abstained
+    add_base(root, "orchard", folder)  # the same name again, in the same process: a fresh index
+    again = bases.get("orchard")
+    assert not again.ask(ORCHARD_Q).abstained and {f.source for f in again.documents()} == set(ORCHARD)
 
 
 def test_bases_on_a_shared_chroma_server_have_their_own_collections(tmp_path, embedder):

@@ -147,7 +147,7 @@ def source_cards_html(citations, document_text: Callable[[str], str | None], tur
         text = texts[c.source]
         span = locate(c, text)
         card_id = cite_anchor_id(turn, c.n)
-        meta = " · ".join(esc(x) for x in (getattr(c, "page_label", ""), c.date, file_name(c.source)) if x)
+        meta = " · ".join(esc(x) for x in (c.page_label, c.date, file_name(c.source)) if x)
         cards.append(
             f'<details class="rag-card" id="{card_id}" data-source="{esc(c.source)}">'
             f'<summary><span class="rag-card-head"><span class="rag-n">[{int(c.n)}]</span> '
@@ -164,10 +164,10 @@ def source_cards_html(citations, document_text: Callable[[str], str | None], tur
 
 def page_button_html(citation) -> str:
     """A "View page" button for a citation of a PDF page or an image (see ui/viewer.py)."""
-    page = getattr(citation, "page", None)
+    page = citation.page
     if not citation.source.lower().endswith(PAGE_VIEW_SUFFIXES):
         return ""  # slides and sheets have pages too, but only their text to show
-    label = getattr(citation, "page_label", "") or "image"
+    label = citation.page_label or "image"
     return (
         f'<button type="button" class="rag-page-btn" data-source="{esc(citation.source)}" '
         f'data-page="{esc(page or "")}" data-start="{int(citation.start)}" data-end="{int(citation.end)}">'
