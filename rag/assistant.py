@@ -10,7 +10,7 @@ from typing import Iterator, Protocol
 from .answer import AnswerabilityModel, Evidence, extractive_answer, with_pages
 from .config import Config
 from .errors import RagError
-from .types import Answer, Candidate
+from .types import Answer, Candidate, Page
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class Assistant:
         """The cleaned text that citations' offsets refer to."""
         return self.index.document_text(source)
 
-    def document_pages(self, source: str) -> tuple:
+    def document_pages(self, source: str) -> tuple[Page, ...]:
         """Where each page of a paged file begins in its text (rag.types.Page); () if unpaged."""
         return self.index.document_pages([source]).get(source, ())
 
