@@ -11,7 +11,7 @@ from .answer import AnswerabilityModel, Evidence, extractive_answer, with_pages
 from .config import Config
 from .conversation import check_messages, clean_question
 from .errors import RagError
-from .types import Answer, Candidate
+from .types import Answer, Candidate, Page
 
 if TYPE_CHECKING:
     from .llm.base import Generator
@@ -139,7 +139,7 @@ class Assistant:
         """The cleaned text that citations' offsets refer to."""
         return self.index.document_text(source)
 
-    def document_pages(self, source: str) -> tuple:
+    def document_pages(self, source: str) -> tuple[Page, ...]:
         """Where each page of a paged file begins in its text (rag.types.Page); () if unpaged."""
         return self.index.document_pages([source]).get(source, ())
 

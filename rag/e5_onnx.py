@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from .e5_convert import MARKER_NAME, prepare_bundled_e5
@@ -29,7 +30,7 @@ def prepare_onnx_int8(cache_dir: Path, progress: bool = True) -> Path:
     if target.exists() and _read_marker(folder) == marker:
         return target
     if progress:
-        print("Exporting multilingual-e5-small to int8 ONNX (once, about a minute) …", flush=True)
+        print("Exporting multilingual-e5-small to int8 ONNX (once, about a minute) …", file=sys.stderr, flush=True)
     fp32 = folder / f".model-fp32.tmp-{os.getpid()}.onnx"
     int8 = folder / f".{ONNX_NAME}.tmp-{os.getpid()}"
     try:

@@ -24,7 +24,7 @@ from rag.errors import IngestError
 from rag.ingest import load_document
 
 BAD_FILES = {
-    "bad-password.pdf": "password-protected",
+    "bad-password.pdf": "encrypted PDF: decrypt it first",
     "bad-truncated.pdf": "corrupt or truncated PDF",
     "bad-no-pages.pdf": "PDF has no pages",
     "bad-2000-pages.pdf": "PDF has 2000 pages, over the limit of 1000",

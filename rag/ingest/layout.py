@@ -163,7 +163,10 @@ def _same_row(previous: Line, line: Line) -> bool:
 
 
 def _continues(previous: Line, line: Line, column: list[Line]) -> bool:
-    """True when `line` carries on `previous`'s paragraph: previous is full, close above, aligned."""
+    """True when `line` carries on `previous`'s paragraph: previous is full, ends mid-sentence,
+    is close above and aligned."""
+    if _SENTENCE_END_RE.search(previous.text.rstrip()):
+        return False  # a break after a sentence costs nothing; joining two paragraphs would
     gap = line.top - previous.bottom
     if gap < -0.5 * previous.height:
         return _continues_in_next_column(previous, line, column)
@@ -181,10 +184,8 @@ def _continues(previous: Line, line: Line, column: list[Line]) -> bool:
 
 def _continues_in_next_column(previous: Line, line: Line, column: list[Line]) -> bool:
     """A paragraph running from the foot of one column to the head of the next: it has
-    wrapped at least once, its last line is full and ends mid-sentence."""
+    wrapped at least once and its last line is full."""
     if line.left < previous.right or len(column) < 2:
-        return False
-    if _SENTENCE_END_RE.search(previous.text.rstrip()):
         return False
     slack = _FULL_LINE_SLACK * max(previous.right - min(piece.left for piece in column), 1e-6)
     return previous.right >= max(piece.right for piece in column) - slack

@@ -76,7 +76,7 @@ def open_pdf(raw: bytes, source: str):
         document = pdfium.PdfDocument(raw)
     except pdfium.PdfiumError as exc:
         if "password" in str(exc).lower():
-            message = f"{source}: PDF is password-protected; save an unprotected copy (e.g. qpdf --decrypt) to index it"
+            message = f"{source}: encrypted PDF: decrypt it first (it needs a password; e.g. qpdf --decrypt in.pdf out.pdf)"
             raise IngestError(message) from None
         if _pypdf_page_count(raw) == 0:
             raise IngestError(f"{source}: PDF has no pages; check the file") from None
