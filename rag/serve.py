@@ -234,16 +234,26 @@ def create_app(config: Config, bases: KnowledgeBases | None = None, *, warm: boo
 
     _add_error_handlers(app)
 
-    def assistant_for(model: str):
-        name = model[len(MODEL_PREFIX):] if model.startswith(MODEL_PREFIX) else model
-        try:
-            if not name:
-                raise NotFoundError("no model named")
-            return name, bases.get(name)
-        except NotFoundError:
-            known = ", ".join(MODEL_PREFIX + n for n in bases.names())
-            raise ApiError(404, f"the model {model!r} does not exist; use one of: {known}",
-                           code="model_not_found", param="model") from None
+    _add_model_routes(app, bases, workers)
+    _add_kb_routes(app, bases, workers, upload_limit)
+    return app
+
+
+def _assistant_for(bases: KnowledgeBases, model: str):
+    """(base name, its Assistant) for an OpenAI model id (`rag:NAME`); 404 if there is none."""
+    name = model[len(MODEL_PREFIX):] if model.startswith(MODEL_PREFIX) else model
+    try:
+        if not name:
+            raise NotFoundError("no model named")
+        return name, bases.get(name)
+    except NotFoundError:
+        known = ", ".join(MODEL_PREFIX + n for n in bases.names())
+        raise ApiError(404, f"the model {model!r} does not exist; use one of: {known}",
+                       code="model_not_found", param="model") from None
+
+
+def _add_model_routes(app: FastAPI, bases: KnowledgeBases, workers: "Workers") -> None:
+    """/v1/models and /v1/chat/completions: OpenAI's API, one model per knowledge base."""
 
     @app.get("/v1/models")
     def list_models():
@@ -251,12 +261,12 @@ def create_app(config: Config, bases: KnowledgeBases | None = None, *, warm: boo
 
     @app.get("/v1/models/{model}")
     def get_model(model: str):
-        name, _ = assistant_for(model)
+        name, _ = _assistant_for(bases, model)
         return next(_model_entry(b) for b in bases.bases() if b.name == name)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatRequest):
-        name, assistant = assistant_for(body.model)
+        name, assistant = _assistant_for(bases, body.model)
         turns = chat_turns(body.messages)
         model, completion_id, created = MODEL_PREFIX + name, f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not body.stream:
@@ -268,6 +278,10 @@ def create_app(config: Config, bases: KnowledgeBases | None = None, *, warm: boo
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
+
+
+def _add_kb_routes(app: FastAPI, bases: KnowledgeBases, workers: "Workers", upload_limit: int) -> None:
+    """/v1/kb/NAME/...: a base's files (list, upload, delete) and the retrieval test."""
 
     @app.get("/v1/kb/{name}/files")
     async def list_files(name: str):
@@ -307,8 +321,6 @@ def create_app(config: Config, bases: KnowledgeBases | None = None, *, warm: boo
         assistant = bases.get(name)
         ranked = await _answered(workers.submit(explain_retrieval, assistant, body.query, body.top_k))
         return {"object": "list", "kb": name, "query": body.query, "data": [r.as_dict() for r in ranked]}
-
-    return app
 
 
 def _authorized(header: str, key: str) -> bool:

@@ -220,8 +220,7 @@ def test_files_indexed_under_an_older_schema_are_read_again(tmp_path: Path, embe
     docs.mkdir()
     (docs / "a.txt").write_text("The ferry leaves the north pier at seven every morning.", encoding="utf-8")
     (docs / "b.txt").write_text("The museum is closed on Mondays and public holidays.", encoding="utf-8")
-    assistant = Assistant(docs, tmp_path / "index")
-    assistant._embedder = embedder
+    assistant = Assistant(docs, tmp_path / "index", embedder=embedder)
     assistant.ingest()
     assert {f.schema for f in assistant.index.files().values()} == {SCHEMA}
     rows = assistant.index.documents
