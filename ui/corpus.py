@@ -16,7 +16,6 @@ from rag.uploads import (  # noqa: F401  (re-exported for the app and its tests)
     delete_file,
     folder_lock,
     safe_filename,
-    sha256_file,
     supported_suffixes,
 )
 

@@ -23,15 +23,17 @@ class CorpusEntry:
     skip_reason: str = ""
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's raw bytes, read in blocks."""
+def file_sha256(path: Path, progress: bool = False, desc: str = "hashing") -> str:
+    """Hex sha256 of a file's raw bytes, read in 1 MiB blocks; the one file hash of rag/
+    (documents, uploads, the model files), with a byte progress bar for large files."""
+    from tqdm.auto import tqdm
+
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while True:
-            block = handle.read(1 << 20)
-            if not block:
-                break
+    with open(path, "rb") as handle, tqdm(total=Path(path).stat().st_size, unit="B", unit_scale=True, desc=desc,
+                                          disable=not progress) as bar:
+        while block := handle.read(1 << 20):
             digest.update(block)
+            bar.update(len(block))
     return digest.hexdigest()
 
 
