@@ -83,7 +83,7 @@ def backend_line(answer) -> str:
     return f"\n\n*Answer by the {render.md_escape(answer.backend)} LLM{grounded} · 由语言模型生成*"
 
 
-def respond(assistant, question, messages, history, turns, top_k, backend):
+def answer_turn(assistant, question, messages, history, turns, top_k, backend):
     """The chat's handler: yields (question box, chat, history, turns, sources panel) as the
     answer streams in. An error becomes one line in the chat; the app keeps serving."""
     messages, history, turns = list(messages or []), list(history or []), dict(turns or {})
@@ -176,15 +176,15 @@ class ChatTab:
     def wire(self, top_k: gr.Slider, backend: gr.State) -> None:
         assistant = self.assistant
 
-        def on_question(question, messages, history, turns, top_k, backend):
-            yield from respond(assistant, question, messages, history, turns, top_k, backend)
+        def respond(question, messages, history, turns, top_k, backend):  # its name is the API's: /respond
+            yield from answer_turn(assistant, question, messages, history, turns, top_k, backend)
 
         inputs = [self.question, self.chatbot, self.history, self.turns, top_k, backend]
         outputs = [self.question, self.chatbot, self.history, self.turns, self.sources]
-        self.question.submit(on_question, inputs, outputs, show_progress="hidden")
-        self.ask_btn.click(on_question, inputs, outputs, show_progress="hidden")
+        self.question.submit(respond, inputs, outputs, show_progress="hidden")
+        self.ask_btn.click(respond, inputs, outputs, show_progress="hidden")
         self.chatbot.example_select(pick_example, None, self.question).then(
-            on_question, inputs, outputs, show_progress="hidden"
+            respond, inputs, outputs, show_progress="hidden"
         )
         self.chatbot.select(show_turn, [self.turns], [self.sources], show_progress="hidden")
         self.clear_btn.click(clear_chat, None, self.cleared)
