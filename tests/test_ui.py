@@ -13,11 +13,11 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from _servers import ServerProcess, answers_http, free_port
+from rag.types import Citation
 from ui import render
 from ui.corpus import safe_filename
 
@@ -68,7 +68,7 @@ def test_safe_filename_is_bounded():
 def _citation(**kw):
     base = dict(n=1, source="dir/a.txt", title="T", quote="Q", start=0, end=1, score=1.0, date="")
     base.update(kw)
-    return SimpleNamespace(**base)
+    return Citation(**base)
 
 
 def test_source_cards_escape_document_text():
