@@ -487,13 +487,12 @@ def _upload_response(name: str, outcome) -> JSONResponse | dict:
 
 def _warm_up(bases: KnowledgeBases) -> None:
     """Bring every base's index up to date and load the embedding model, one base at a time,
-    then load the LLM (if one is configured), as the web app does at start. Questions asked
-    meanwhile are answered from the files indexed so far, and say so."""
+    then load the LLM (if one is configured), as the web app does at start. This is each
+    base's first sync, so questions asked meanwhile wait for it; later ingests (uploads)
+    let them through, answered from the files indexed so far."""
     for base in bases.bases():
         try:
-            assistant = bases.get(base.name)
-            assistant.ingest(progress=False)
-            assistant.retrieve("warm-up", top_k=1)
+            bases.get(base.name).retrieve("warm-up", top_k=1)
             log.info("knowledge base %s is ready", base.name)
         except Exception as exc:  # its questions will report the same error
             log.warning("knowledge base %s could not be prepared: %s", base.name, exc)
