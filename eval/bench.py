@@ -323,7 +323,7 @@ def _row(figure: str, measured: str, target: str, peer: str = "", ratio: str = "
 
 def bench_rows(b: dict) -> list[list[str]]:
     """The figures, measured against their targets and the peer."""
-    ing, q, peer = b["ingest"], b["queries"], b["peer"]
+    q, peer = b["queries"], b["peer"]
     r50, r95, a50 = q["retrieve"]["p50_ms"], q["retrieve"]["p95_ms"], q["answer"]["p50_ms"]
     p50, p95 = peer["retrieve"]["p50_ms"], peer["retrieve"]["p95_ms"]
     speedup = p50 / r50
