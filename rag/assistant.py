@@ -102,8 +102,11 @@ class Assistant:
 
     @property
     def indexing(self):
-        """The IngestReport of an `ingest()` under way (files_done of files_to_index so far), or None."""
-        return self._indexing
+        """The IngestReport of an `ingest()` that is writing files (files_done of
+        files_to_index so far), or None: a sync that is only scanning, or found nothing to
+        do, changes no answer."""
+        report = self._indexing
+        return report if report is not None and report.writing_files else None
 
     def ensure_index(self) -> None:
         """Build or update the index once per process, before the first question: questions
@@ -196,7 +199,7 @@ class Assistant:
         yield _with_notice(with_pages(final, evidence.pages), indexing)
 
     def _indexing_notice(self) -> str:
-        report = self._indexing
+        report = self.indexing
         if report is None:
             return ""
         return f"Indexing is under way ({report.progress_line()}): the answer comes from those."
@@ -272,7 +275,7 @@ class Assistant:
             "documents": len(self.index.files()),
             "backend": self.generator.name if self.generator else "extractive",
             "llm_loaded": self.generator is not None and self.generator.loaded,
-            "indexing": report.live() if (report := self._indexing) is not None else None,
+            "indexing": report.live() if (report := self.indexing) is not None else None,
         }
 
 

@@ -63,6 +63,12 @@ class IngestReport:
         ]
         return ", ".join(parts)
 
+    @property
+    def writing_files(self) -> bool:
+        """Whether files found new or changed are still being written (False while the sync
+        scans, and when it found nothing to do)."""
+        return self.files_done < self.files_to_index
+
     def progress_line(self) -> str:
         """Where a sync under way has got, for answers and status lines."""
         return f"indexed {self.files_done:,} of {self.files_to_index:,} files so far"

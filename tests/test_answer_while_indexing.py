@@ -133,3 +133,32 @@ def test_a_waiting_query_goes_before_the_next_passage_batch():
     for t in (first, second, query):
         t.join(10)
     assert order == ["passages 1", "query", "passages 2"]
+
+
+def test_a_sync_with_nothing_to_write_changes_no_answer(tmp_path, embedder, monkeypatch):
+    """A watcher's sync scans the folder often; while it only scans (and when it finds
+    nothing new) answers carry no indexing notice and status shows no indexing."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a_ferry.txt").write_text(FILES["a_ferry.txt"], encoding="utf-8")
+    assistant = Assistant(docs, tmp_path / "index", embedder=embedder)
+    assistant.ingest()
+    scanning, release = threading.Event(), threading.Event()
+    real_hash = rag.sync._hash_files
+
+    def held_scan(*args, **kwargs):
+        scanning.set()
+        assert release.wait(60), "the test never released the scan"
+        return real_hash(*args, **kwargs)
+
+    monkeypatch.setattr(rag.sync, "_hash_files", held_scan)
+    thread = threading.Thread(target=assistant.ingest)
+    thread.start()
+    try:
+        assert scanning.wait(60)
+        answer = assistant.ask(FIRST_QUESTION)
+        assert "twice a day" in answer.text and answer.notice == ""
+        assert assistant.indexing is None and assistant.status()["indexing"] is None
+    finally:
+        release.set()
+        thread.join(60)
