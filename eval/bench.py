@@ -163,6 +163,7 @@ def retrieval_parts(assistant, texts: list[str]) -> dict:
     A diagnostic: under load the embedding's two torch threads swing wildly, while the
     index side (Chroma + BM25 + fusion) is what grows with the corpus.
     """
+    from rag.evidence import Query
     from rag.retrieve import Retriever
 
     embed, index_side = [], []
@@ -171,7 +172,7 @@ def retrieval_parts(assistant, texts: list[str]) -> dict:
         began = time.perf_counter()
         vector = assistant.embedder.embed_queries([text])[0]
         embed.append((time.perf_counter() - began) * 1000)
-        index_side.append(timed_ms(retriever.retrieve, text, 5, assistant.config.candidates, vector))
+        index_side.append(timed_ms(retriever.retrieve, Query.of(text), 5, assistant.config.candidates, vector))
     return {"query_embedding": latency(embed), "index_side": latency(index_side)}
 
 

@@ -1,10 +1,10 @@
-"""`python -m eval calibrate`: fit rag.answer.AnswerabilityModel on the suites' calib halves.
+"""`python -m eval calibrate`: fit rag.extractive.AnswerabilityModel on the suites' calib halves.
 
 For every question of every suite the evidence is gathered once and the answerability
 features of its best sentence are recorded with the label "the folder answers it". A
 logistic regression is fitted on the calib halves (each suite weighing the same), the two
 thresholds are chosen there, and everything is reported on the check halves, which the
-fit never saw. The printed weights are what rag/answer.py carries.
+fit never saw. The printed weights are what rag/extractive.py carries.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answer import FEATURES, AnswerabilityModel, answerability_features, nothing_to_look_for, score_sentences
+from rag.extractive import FEATURES, AnswerabilityModel, answerability_features, nothing_to_look_for, score_sentences
 
 from .product import open_assistant
 from .suites import SUITES, load_suite
@@ -30,9 +30,9 @@ def collect(names: list[str], sample: str) -> list[dict]:
         assistant, _build = open_assistant(suite.docs_dir)
         for q in suite.sample(sample):
             evidence = assistant.gather(q.question)
-            scored = score_sentences(q.question, evidence.query_vector, evidence.candidates, evidence.sentences, evidence.texts, evidence.idf)
-            usable = scored and not nothing_to_look_for(q.question, evidence.idf, evidence.languages)
-            features = answerability_features(q.question, scored, evidence) if usable else None
+            scored = score_sentences(evidence)
+            usable = scored and not nothing_to_look_for(evidence.query, evidence.idf, evidence.languages)
+            features = answerability_features(scored, evidence) if usable else None
             rows.append({"suite": name, "id": q.id, "split": q.split, "answerable": q.answerable, "features": features})
         print(f"{name}: {len(rows)} rows so far", flush=True)
     return rows

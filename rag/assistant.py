@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from .answer import AnswerabilityModel, Evidence, extractive_answer, with_pages
+from .evidence import Evidence, Query
+from .extractive import AnswerabilityModel, extractive_answer
 from .config import Config
 from .conversation import check_messages, clean_question
 from .errors import RagError
-from .types import Answer, Candidate, Page
+from .types import Answer, Candidate, Page, with_pages
 
 if TYPE_CHECKING:
     from .llm.base import Generator
@@ -154,7 +155,8 @@ class Assistant:
 
         question = clean_question(question)
         self.ensure_index()
-        return Retriever(self.index, self.embedder).retrieve(question, top_k or self.config.top_k, self.config.candidates)
+        query = Query.of(question)
+        return Retriever(self.index, self.embedder).retrieve(query, top_k or self.config.top_k, self.config.candidates)
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
         """Answer from the documents with cited quotes, or abstain."""
@@ -209,9 +211,10 @@ class Assistant:
         from .retrieve import Retriever
 
         self.ensure_index()
+        query = Query.of(question)
         vector = self.embedder.embed_queries([question])[0]
         retriever = Retriever(self.index, self.embedder)
-        candidates = retriever.retrieve(question, top_k or self.config.top_k, self.config.candidates, vector)
+        candidates = retriever.retrieve(query, top_k or self.config.top_k, self.config.candidates, vector)
         sources = sorted({c.chunk.source for c in candidates})
         sentences = self.index.sentence_vectors(sources)
         # A file being rewritten by an ingest under way may have lost its text a moment ago.
@@ -219,7 +222,7 @@ class Assistant:
         pages = self.index.document_pages(sources)
         idf = self.index.bm25().idf
         languages = frozenset(lang for lang in ("zh", "en") if self.index.has_language(lang))
-        return Evidence(question, vector, candidates, sentences, texts, idf, languages, pages)
+        return Evidence(query, vector, candidates, sentences, texts, idf, languages, pages)
 
     # ---- conversations ---------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .text import normalize, query_tokens
+from .evidence import Query
 from .types import Chunk
 
 
@@ -58,7 +58,7 @@ def explain_retrieval(assistant, question: str, top_k: int | None = None) -> lis
     question = clean_question(question)
     candidates = assistant.retrieve(question, top_k)
     # BM25 scores are not kept on the candidates; the same search again is a few ms.
-    bm25 = dict(assistant.index.sparse_search(query_tokens(normalize(question)), assistant.config.candidates))
+    bm25 = dict(assistant.index.sparse_search(list(Query.of(question).terms), assistant.config.candidates))
     return [
         RankedPassage(
             rank=i,

@@ -6,7 +6,8 @@ from collections.abc import Set as AbstractSet
 
 from .index import ChunkIndex
 from .guard import looks_like_injection
-from .text import char_ngrams, detect_language, normalize, query_tokens
+from .evidence import Query
+from .text import char_ngrams
 from .types import Candidate, Chunk
 
 # k=60 is the constant from Cormack et al. (2009): it damps the head of each list so a
@@ -100,16 +101,16 @@ class Retriever:
         self.index = index
         self.embedder = embedder
 
-    def retrieve(self, question: str, top_k: int, candidates: int = 20, query_vector=None) -> list[Candidate]:
-        """The top_k fused candidates for `question`."""
+    def retrieve(self, query: Query, top_k: int, candidates: int = 20, query_vector=None) -> list[Candidate]:
+        """The top_k fused candidates for the question."""
         if query_vector is None:
-            query_vector = self.embedder.embed_queries([question])[0]
+            query_vector = self.embedder.embed_queries([query.text])[0]
         dense = self.index.dense_search(query_vector, candidates)
-        sparse = self.index.sparse_search(query_tokens(normalize(question)), candidates)
+        sparse = self.index.sparse_search(list(query.terms), candidates)
         rankings = {"dense": [cid for cid, _ in dense], "sparse": [cid for cid, _ in sparse]}
         fused = fuse_rrf(rankings)
         order = sorted(fused, key=lambda cid: -fused[cid])[: top_k * 3]
-        other_lang = "en" if detect_language(question) == "zh" else "zh"
+        other_lang = "en" if query.language == "zh" else "zh"
         other = self._other_language_hits(query_vector, other_lang, dense)
         # One read for the text of every chunk that can still make the answer; a stale
         # BM25 id (its file changed since) is simply not returned.

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+ABSTAIN_MESSAGE = "文档中没有找到答案。The documents do not say."  # what an abstaining Answer says
 
 
 @dataclass(frozen=True)
@@ -100,4 +102,17 @@ class Answer:
     # context_tokens, prompt_tokens, completion_tokens (LLM answers; see rag.llm).
     timings: dict = field(default_factory=dict)
     partial: bool = False  # an LLM answer still being written: text so far, not yet verified
-    answerability: float | None = None  # P(the documents answer it), from the evidence (rag.answer)
+    answerability: float | None = None  # P(the documents answer it), from the evidence (rag.extractive)
+
+
+def with_pages(answer: Answer, pages: dict[str, tuple[Page, ...]]) -> Answer:
+    """The answer, its citations given the page their quote starts on (None for unpaged files)."""
+    answer.citations = [_paged(citation, pages.get(citation.source, ())) for citation in answer.citations]
+    return answer
+
+
+def _paged(citation: Citation, pages: tuple[Page, ...]) -> Citation:
+    number = page_at(pages, citation.start)
+    if number is None:
+        return citation
+    return replace(citation, page=number, page_label=pages[number - 1].label)

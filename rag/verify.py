@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .answer import ABSTAIN_MESSAGE
 from .text import CJK_RE, detect_language, normalize, pinyin_pairs, split_pinyin, split_sentences, words
-from .types import Citation
+from .types import ABSTAIN_MESSAGE, Citation
 
 # Words that carry no claim of their own ("the answer is", "包括以下").
 FILLER = frozenset(

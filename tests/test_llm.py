@@ -12,7 +12,7 @@ import time
 import pytest
 
 from rag import Answer, Config, ConfigError
-from rag.answer import ABSTAIN_MESSAGE
+from rag.types import ABSTAIN_MESSAGE
 from rag.conversation import condense_by_rule, looks_like_followup
 from _servers import free_port, llama_server
 from rag.llm import (

@@ -8,10 +8,9 @@ import time
 from dataclasses import replace
 from typing import Iterator, Protocol, runtime_checkable
 
-from ..answer import ABSTAIN_MESSAGE
 from ..config import Config
 from ..errors import RagError
-from ..types import Answer, Candidate, Citation
+from ..types import ABSTAIN_MESSAGE, Answer, Candidate, Citation
 from ..verify import strip_marks, verify
 from .passages import build_passages
 from .prompt import CONDENSE_MAX_TOKENS, build_messages, clean_rewrite, condense_messages, estimate_tokens, question_script, to_question_script

@@ -7,21 +7,14 @@ to the question (cross-lingual) plus the share of the question's key terms it co
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from .text import (
-    detect_language,
-    document_tokens,
-    normalize,
-    prose,
-    query_tokens,
-    unread_letters,
-    words,
-)
+from .evidence import Evidence, Query
 from .guard import looks_like_injection, looks_like_instruction, restates
-from .types import Answer, Candidate, Chunk, Citation, Page, page_at
+from .text import detect_language, document_tokens, normalize, unread_letters
+from .types import ABSTAIN_MESSAGE, Answer, Candidate, Chunk, Citation
 
 
 @dataclass(frozen=True)
@@ -45,32 +38,6 @@ class SentenceWeights:
 
 
 WEIGHTS = SentenceWeights()
-ABSTAIN_MESSAGE = "文档中没有找到答案。The documents do not say."
-
-_LIST_RE = re.compile(
-    r"哪些|哪幾|哪几|有哪|包括哪|列出|列舉|列举|分别|分別|几大|幾大|四大|三大|"
-    r"\bwhich\b.*\b(companies|enterprises|actions|parties|universities|areas|fields)\b|\blist\b|\bwhat are\b",
-    re.IGNORECASE,
-)
-
-
-@dataclass
-class Evidence:
-    """What one question gathered from the index, once: every answerer reads it.
-
-    `sentences` are (source, start, end, vector) of every sentence of the retrieved files;
-    `texts` the cleaned text of those files; `idf` the BM25 idf of every indexed term;
-    `pages` the page marks of those files (empty for unpaged ones).
-    """
-
-    question: str
-    query_vector: np.ndarray
-    candidates: list[Candidate]
-    sentences: list[tuple[str, int, int, np.ndarray]]
-    texts: dict[str, str]
-    idf: dict[str, float]
-    languages: frozenset[str] = frozenset({"zh", "en"})  # the languages of the indexed chunks
-    pages: dict[str, tuple[Page, ...]] = field(default_factory=dict)
 
 
 # The answerability features, in the order of AnswerabilityModel.weights.
@@ -113,42 +80,12 @@ class ScoredSentence:
     vector: np.ndarray
 
 
-# Answer types: what kind of phrase the question asks for, and how a sentence that
-# holds one looks. Bilingual on both sides, so an English question about a Chinese
-# sentence still recognises its answer. The boost decides between sentences that are
-# equally on topic; it never makes an off-topic sentence an answer.
-ANSWER_TYPES = {
-    "organization": (
-        r"哪些?(家)?(企业|企業|公司|单位|單位|机构|機構|高校|大学|大學)|which (companies|enterprises|firms|organi[sz]ations|universities)",
-        r"企业|企業|公司|集团|集團|Group|Compan|Enterprise|Corporation|Inc\b|Ltd\b",
-    ),
-    "number": (
-        r"多少|几[个家项位人]|幾[個家項位人]|how many|how much|what (percentage|share|number)",
-        r"\d",
-    ),
-    "date": (
-        r"何时|何時|什么时候|什麼時候|哪一?天|哪一?年|几月|幾月|\bwhen\b|what date|which (day|year|month)",
-        r"\d{4}\s*年|\d{1,2}\s*月\s*\d{1,2}\s*日|\d{4}-\d{2}|\b(19|20)\d{2}\b|January|February|March|April|May|June|July|August|September|October|November|December",
-    ),
-    "person": (
-        r"谁|誰|\bwho\b|\bwhom\b|哪位|什么人|什麼人",
-        r"书记|書記|校长|校長|主任|院士|主席|区长|區長|总经理|總經理|教授|秘书长|秘書長|理事长|理事長|记者|記者|President|Secretary|Mayor|[Dd]irector|Professor|[Rr]eporter|[Cc]hairman",
-    ),
-}
-_ANSWER_TYPES = {name: (re.compile(q, re.I), re.compile(s)) for name, (q, s) in ANSWER_TYPES.items()}
+# The answer-type boost (Query.answer_types) decides between sentences that are equally
+# on topic; it never makes an off-topic sentence an answer.
 _LIST_ITEM_RE = re.compile(r"、|,\s*(and\s+)?[A-Z]|，")
 
 
-def is_list_question(question: str) -> bool:
-    return bool(_LIST_RE.search(question))
-
-
-def answer_types(question: str) -> list[re.Pattern]:
-    """Sentence patterns for the answer types the question asks for."""
-    return [sentence for q, sentence in _ANSWER_TYPES.values() if q.search(question)]
-
-
-def answer_type_bonus(text: str, types: list[re.Pattern], list_question: bool) -> float:
+def answer_type_bonus(text: str, types: tuple[re.Pattern, ...], list_question: bool) -> float:
     """Reward a sentence that holds the kind of phrase asked for (and, for lists, several)."""
     bonus = 0.3 if types and any(p.search(text) for p in types) else 0.0
     if list_question:
@@ -156,7 +93,7 @@ def answer_type_bonus(text: str, types: list[re.Pattern], list_question: bool) -
     return bonus
 
 
-def term_weights(tokens: list[str], idf: dict[str, float]) -> dict[str, float]:
+def term_weights(tokens: tuple[str, ...], idf: dict[str, float]) -> dict[str, float]:
     """Question terms with their idf; pinyin pair tokens count half (they come in runs)."""
     weights = {}
     for tok in tokens:
@@ -173,31 +110,22 @@ def coverage(weights: dict[str, float], sentence_tokens: set[str]) -> float:
     return sum(w for t, w in weights.items() if t in sentence_tokens) / total
 
 
-def score_sentences(
-    question: str,
-    query_vector: np.ndarray,
-    candidates: list[Candidate],
-    sentences: list[tuple[str, int, int, np.ndarray]],
-    texts: dict[str, str],
-    idf: dict[str, float],
-) -> list[ScoredSentence]:
+def score_sentences(evidence: Evidence) -> list[ScoredSentence]:
     """Score every sentence of the retrieved files.
 
     Whole files, not only the retrieved chunks: the chunk that holds the answer to a
     list question is often outranked by chunks of the same file that repeat its topic.
     """
-    weights = term_weights(query_tokens(normalize(prose(question))), idf)
-    question_lang = detect_language(question)
-    types = answer_types(question)
-    list_question = is_list_question(question)
+    query, texts = evidence.query, evidence.texts
+    weights = term_weights(query.terms, evidence.idf)
     payloads = {source for source, text in texts.items() if looks_like_injection(text)}
     best_chunk: dict[str, Chunk] = {}
-    for cand in candidates:
+    for cand in evidence.candidates:
         if cand.chunk.source not in payloads:  # a prompt injection is no source, not even its headings
             best_chunk.setdefault(cand.chunk.source, cand.chunk)
     doc_rank = {source: rank for rank, source in enumerate(best_chunk)}
     by_source: dict[str, list[tuple[int, int, np.ndarray]]] = {}
-    for source, start, end, vector in sentences:
+    for source, start, end, vector in evidence.sentences:
         if source in best_chunk and source in texts:
             by_source.setdefault(source, []).append((start, end, vector))
     scored = []
@@ -212,17 +140,17 @@ def score_sentences(
         topical = {t: w * (WEIGHTS.title_term if t in title_tokens else 1.0) for t, w in weights.items()}
         for i, (start, end, vector) in enumerate(spans):
             sentence = text[start:end]
-            if len(normalize(sentence)) < 6 or looks_like_instruction(sentence) or restates(sentence, question):
+            if len(normalize(sentence)) < 6 or looks_like_instruction(sentence) or restates(sentence, query.text):
                 continue  # crumbs, orders to an assistant, or the question echoed: not answers
             # A sentence often leaves its topic to its neighbours ("the park will
             # introduce companies such as ..."), so the coverage of a window counts half.
             window = title_tokens.union(*tokens[max(0, i - 2) : i + 3])
             cover = 0.5 * coverage(topical, tokens[i]) + 0.5 * coverage(weights, window)
-            similarity = float(np.dot(query_vector, vector))
-            same_language = detect_language(sentence) == question_lang
+            similarity = float(np.dot(evidence.query_vector, vector))
+            same_language = detect_language(sentence) == query.language
             adjusted = similarity if same_language else similarity + WEIGHTS.cross_lingual_offset
             score = (adjusted - WEIGHTS.similarity_floor) * WEIGHTS.similarity_scale + cover
-            score += answer_type_bonus(sentence, types, list_question)
+            score += answer_type_bonus(sentence, query.answer_types, query.is_list)
             score += (WEIGHTS.same_language_bonus if same_language else 0.0) - WEIGHTS.per_file_rank * doc_rank[source]
             scored.append(
                 ScoredSentence(doc_rank[source], best_chunk[source], start, end, sentence, similarity, cover, score, vector)
@@ -230,7 +158,7 @@ def score_sentences(
     return sorted(scored, key=lambda s: -s.score)
 
 
-def select_sentences(scored: list[ScoredSentence], list_question: bool, types: list[re.Pattern]) -> list[ScoredSentence]:
+def select_sentences(scored: list[ScoredSentence], query: Query) -> list[ScoredSentence]:
     """The best sentence and those close to it, without repeats across languages.
 
     A list question also takes each other file's best sentence that holds an item of the
@@ -238,6 +166,7 @@ def select_sentences(scored: list[ScoredSentence], list_question: bool, types: l
     """
     if not scored:
         return []
+    list_question, types = query.is_list, query.answer_types
     limit, margin = (4, 0.3) if list_question else (2, 0.12)
     best = scored[0].score
     chosen: list[ScoredSentence] = []
@@ -263,15 +192,14 @@ def select_sentences(scored: list[ScoredSentence], list_question: bool, types: l
     return chosen
 
 
-def unknown_share(question: str, vocabulary: dict[str, float]) -> float:
+def unknown_share(query: Query, vocabulary: dict[str, float]) -> float:
     """Share of the question's words (links, markup and code aside) that no indexed passage contains."""
-    tokens = words(normalize(prose(question)))
-    if not tokens:
+    if not query.words:
         return 0.0
-    return sum(1 for t in tokens if t not in vocabulary) / len(tokens)
+    return sum(1 for t in query.words if t not in vocabulary) / len(query.words)
 
 
-def nothing_to_look_for(question: str, idf: dict[str, float], languages: frozenset[str] = frozenset({"zh", "en"})) -> bool:
+def nothing_to_look_for(query: Query, idf: dict[str, float], languages: frozenset[str] = frozenset({"zh", "en"})) -> bool:
     """True when the question is only links, markup, code, symbols or stopwords, or uses no term the documents do.
 
     The nearest sentence to "<script>alert(1)</script>" is still some sentence, and its
@@ -281,21 +209,20 @@ def nothing_to_look_for(question: str, idf: dict[str, float], languages: frozens
     language no document is written in (`languages`: those of the indexed chunks): an
     English question over Chinese files shares no word with them and may still be answered.
     """
-    text = prose(question)
-    tokens = [t for t in query_tokens(normalize(text)) if len(t) > 1 or not t.isascii() or t.isdigit()]
+    tokens = [t for t in query.terms if len(t) > 1 or not t.isascii() or t.isdigit()]
     if tokens:
-        return detect_language(text) in languages and not any(t in idf for t in tokens)
-    return not unread_letters(text)
+        return query.prose_language in languages and not any(t in idf for t in tokens)
+    return not unread_letters(query.prose)
 
 
-def answerability_features(question: str, scored: list[ScoredSentence], evidence: Evidence) -> dict[str, float]:
+def answerability_features(scored: list[ScoredSentence], evidence: Evidence) -> dict[str, float]:
     """The signals `AnswerabilityModel` weighs, read off the best-scored sentence."""
-    top = scored[0]
-    cross = detect_language(top.text) != detect_language(question)
+    query, top = evidence.query, scored[0]
+    cross = detect_language(top.text) != query.language
     same = 0.0 if cross else 1.0
-    weights = term_weights(query_tokens(normalize(prose(question))), evidence.idf)
+    weights = term_weights(query.terms, evidence.idf)
     file_tokens = set(document_tokens(normalize(evidence.texts.get(top.chunk.source, ""))))
-    types = answer_types(question)
+    types = query.answer_types
     similarities = sorted(s.similarity for s in scored)
     return {
         "sim_same": top.similarity * same,
@@ -305,17 +232,17 @@ def answerability_features(question: str, scored: list[ScoredSentence], evidence
         "doc_cover": coverage(weights, file_tokens) * same,
         # Only a Chinese question's unknown words speak: in a mixed folder most facts may
         # be written only in Chinese, so an English question's words are often absent.
-        "unknown": unknown_share(question, evidence.idf) * same if detect_language(question) == "zh" else 0.0,
+        "unknown": unknown_share(query, evidence.idf) * same if query.language == "zh" else 0.0,
         "typed": 1.0 if not types or any(p.search(top.text) for p in types) else 0.0,
         "sim_gap": top.similarity - similarities[len(similarities) // 2],
     }
 
 
-def answerability(question: str, scored: list[ScoredSentence], evidence: Evidence, model: AnswerabilityModel) -> float:
+def answerability(scored: list[ScoredSentence], evidence: Evidence, model: AnswerabilityModel) -> float:
     """P(the documents answer the question); 0 when there is nothing to look for."""
-    if not scored or nothing_to_look_for(question, evidence.idf, evidence.languages):
+    if not scored or nothing_to_look_for(evidence.query, evidence.idf, evidence.languages):
         return 0.0
-    return model.probability(answerability_features(question, scored, evidence))
+    return model.probability(answerability_features(scored, evidence))
 
 
 def extractive_answer(evidence: Evidence, model: AnswerabilityModel = AnswerabilityModel()) -> Answer:
@@ -324,18 +251,18 @@ def extractive_answer(evidence: Evidence, model: AnswerabilityModel = Answerabil
     `Answer.answerability` says how likely the documents hold the answer, abstention or not.
     """
     question = evidence.question
-    scored = score_sentences(question, evidence.query_vector, evidence.candidates, evidence.sentences, evidence.texts, evidence.idf)
-    p = answerability(question, scored, evidence, model)
+    scored = score_sentences(evidence)
+    p = answerability(scored, evidence, model)
     if p < model.answer_at:
         return Answer(question=question, text=ABSTAIN_MESSAGE, abstained=True, answerability=round(p, 4))
-    chosen = select_sentences(scored, is_list_question(question), answer_types(question))
+    chosen = select_sentences(scored, evidence.query)
     # Read in source order: documents by their best sentence, then by position.
     first_seen: dict[str, int] = {}
     for i, sent in enumerate(chosen):
         first_seen.setdefault(sent.chunk.source, i)
     chosen.sort(key=lambda s: (first_seen[s.chunk.source], s.start))
     citations = [_citation(n, sent) for n, sent in enumerate(chosen, start=1)]
-    text = _join(question, [(sent.text, n) for n, sent in enumerate(chosen, start=1)])
+    text = _join(evidence.query, [(sent.text, n) for n, sent in enumerate(chosen, start=1)])
     return Answer(question=question, text=text, citations=citations, answerability=round(p, 4))
 
 
@@ -353,21 +280,8 @@ def _citation(n: int, sent: ScoredSentence) -> Citation:
     )
 
 
-def with_pages(answer: Answer, pages: dict[str, tuple[Page, ...]]) -> Answer:
-    """The answer, its citations given the page their quote starts on (None for unpaged files)."""
-    answer.citations = [_paged(citation, pages.get(citation.source, ())) for citation in answer.citations]
-    return answer
-
-
-def _paged(citation: Citation, pages: tuple[Page, ...]) -> Citation:
-    number = page_at(pages, citation.start)
-    if number is None:
-        return citation
-    return replace(citation, page=number, page_label=pages[number - 1].label)
-
-
-def _join(question: str, parts: list[tuple[str, int]]) -> str:
-    separator = "" if detect_language(question) == "zh" else " "
+def _join(query: Query, parts: list[tuple[str, int]]) -> str:
+    separator = "" if query.language == "zh" else " "
     return separator.join(f"{neutralize_marks(text)} [{n}]" for text, n in parts)
 
 
