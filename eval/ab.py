@@ -7,6 +7,8 @@ for each, then alternates: in each round every commit answers every question of
 `eval/questions.jsonl` in a fresh process (after one warm-up question; the two take turns
 going first), and the round's
 p50/p95 of `Assistant.ask` and `Assistant.retrieve` are printed with AFTER/BEFORE ratios.
+Answers are extractive unless RAG_LLM says otherwise (an LLM answer takes seconds, and
+its time is the model's, not the code's).
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ def _checkout(ref: str, into: Path) -> Path:
 def _run(tree: Path, docs: Path, index: Path, questions: list[str]) -> dict[str, list[float]]:
     proc = subprocess.run(
         [sys.executable, "-c", WORKER, str(docs), str(index), json.dumps(questions, ensure_ascii=False)],
-        cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True, check=False,
+        cwd=tree, env={"RAG_LLM": "extractive", **os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True, check=False,
     )
     if proc.returncode:
         raise SystemExit(f"{tree}: the worker failed:\n{proc.stderr[-2000:]}")
