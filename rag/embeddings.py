@@ -123,6 +123,8 @@ class OnnxE5Engine:
 class SentenceTransformerModel:
     """Any other model: a sentence-transformers name or folder, on CPU, with the configured prefixes."""
 
+    BATCH = 32  # texts a forward pass
+
     def __init__(self, config: Config) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
@@ -146,7 +148,7 @@ class SentenceTransformerModel:
         prefix = self.config.query_prefix if is_query else self.config.passage_prefix
         vectors = self._model.encode(
             [prefix + t for t in texts],
-            batch_size=32,
+            batch_size=self.BATCH,
             show_progress_bar=False,
             convert_to_numpy=True,
             normalize_embeddings=True,
