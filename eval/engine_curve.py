@@ -30,12 +30,11 @@ ROUNDS = 3
 def embedder_for(engine: str, threads: int):
     """An Embedder whose passages run on `engine` with `threads` threads."""
     from rag.config import Config
-    from rag.e5_convert import prepare_bundled_e5
+    from rag.e5_convert import resolve_model_path
     from rag.embeddings import Embedder
 
-    if engine == "sentence-transformers":
-        folder = prepare_bundled_e5(Config.from_env().cache_dir, progress=False)
-        return Embedder(Config.from_env(embed_threads=threads, embed_model=str(folder)))
+    if engine == "sentence-transformers":  # the bundled weights as a folder: not the bundled name
+        return Embedder(Config.from_env(embed_threads=threads, embed_model=resolve_model_path(Config.from_env())))
     return Embedder(Config.from_env(embed_threads=threads, embed_engine=engine))
 
 
